@@ -1,0 +1,1 @@
+"""Collectors of public posts: Scrapy spiders and importers of platform exports."""

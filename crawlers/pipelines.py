@@ -1,0 +1,122 @@
+"""Item pipelines, in order: clean a post, store it, optionally write it to JSON Lines.
+
+A page's posts are stored in one transaction together with how far the walk got, so a
+crash between pages loses nothing and the cursor never runs ahead of stored data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sqlite3
+from typing import IO, Any
+
+from scrapy.exceptions import DropItem
+from scrapy.utils.defer import deferred_from_coro
+
+from crawlers.items import Page, SourceFailed
+from crawlers.report import CrawlReport
+from vigie.store import Store
+
+log = logging.getLogger(__name__)
+_BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """NUL bytes and lone surrogates cannot be stored as UTF-8: replace them."""
+    return _BAD_CHARS.sub("\ufffd", text)
+
+
+class _Pipeline:
+    def __init__(self, crawler: Any) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> Any:
+        return cls(crawler)
+
+    @property
+    def report(self) -> CrawlReport:
+        spider = self.crawler.spider
+        if getattr(spider, "report", None) is None:
+            spider.report = CrawlReport()
+        return spider.report
+
+
+class CleanPostPipeline(_Pipeline):
+    def process_item(self, item: Any, spider: Any = None) -> Any:
+        if not isinstance(item, Page):
+            return item
+        kept = []
+        for post in item.posts:
+            if post.post_id <= 0 or not post.channel:
+                self.report.source(item.platform, item.channel).dropped += 1
+                log.warning("dropped %s: post without a positive id or channel", post.key)
+                continue
+            post.text = clean_text(post.text)
+            kept.append(post)
+        item.posts = kept
+        return item
+
+
+class StorePipeline(_Pipeline):
+    def __init__(self, crawler: Any) -> None:
+        super().__init__(crawler)
+        self.store_path = crawler.settings.get("VIGIE_STORE_PATH")
+        self.store: Store | None = None
+
+    def open_spider(self, spider: Any = None) -> None:
+        self.store = Store(self.store_path)
+
+    def close_spider(self, spider: Any = None) -> None:
+        if self.store is not None:
+            self.store.close()
+
+    def process_item(self, item: Any, spider: Any = None) -> Any:
+        try:
+            return self._store(item)
+        except sqlite3.Error as exc:
+            # Nothing moved the cursor: stop here, the next run fetches these pages again.
+            log.error("store %s failed: %s; stopping the crawl", self.store_path, exc)
+            for source in self.report.sources.values():
+                source.error = source.error or f"store failed: {exc}"
+            deferred_from_coro(self.crawler.engine.close_spider_async(reason="store_failed"))
+            raise DropItem(f"{getattr(item, 'key', type(item).__name__)}: not stored ({exc})") from None
+
+    def _store(self, item: Any) -> Any:
+        assert self.store is not None
+        if isinstance(item, Page):
+            counts = self.store.store_page(
+                item.platform, item.channel, item.posts, item.highest, item.lowest, item.complete
+            )
+            source = self.report.source(item.platform, item.channel)
+            source.seen += len(item.posts)
+            source.complete = item.complete
+            for outcome, n in counts.items():
+                setattr(source, outcome, getattr(source, outcome) + n)
+        elif isinstance(item, SourceFailed):
+            self.store.record_source_error(item.platform, item.channel, item.reason)
+            self.report.source(item.platform, item.channel).error = item.reason
+        return item
+
+
+class JsonLinesPipeline(_Pipeline):
+    def __init__(self, crawler: Any) -> None:
+        super().__init__(crawler)
+        self.path = crawler.settings.get("VIGIE_OUT")
+        self.file: IO[str] | None = None
+
+    def open_spider(self, spider: Any = None) -> None:
+        self.file = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close_spider
+
+    def close_spider(self, spider: Any = None) -> None:
+        if self.file:
+            self.file.close()
+
+    def process_item(self, item: Any, spider: Any = None) -> Any:
+        if isinstance(item, Page) and self.file:
+            for post in item.posts:
+                self.file.write(json.dumps(post.to_json(), ensure_ascii=False) + "\n")
+            self.file.flush()
+        return item

@@ -1,0 +1,42 @@
+"""What one crawl did, per source: filled in by the spider and the store pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class SourceReport:
+    platform: str
+    channel: str
+    pages: int = 0
+    seen: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    dropped: int = 0
+    complete: bool = False
+    error: str | None = None
+
+
+@dataclass
+class CrawlReport:
+    sources: dict[str, SourceReport] = field(default_factory=dict)
+
+    def source(self, platform: str, channel: str) -> SourceReport:
+        key = f"{platform}:{channel}"
+        if key not in self.sources:
+            self.sources[key] = SourceReport(platform, channel)
+        return self.sources[key]
+
+    @property
+    def failed(self) -> list[SourceReport]:
+        return [s for s in self.sources.values() if s.error]
+
+    def totals(self) -> dict[str, int]:
+        keys = ("pages", "seen", "new", "updated", "unchanged", "dropped")
+        return {k: sum(getattr(s, k) for s in self.sources.values()) for k in keys}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sources": [asdict(s) for s in self.sources.values()], "totals": self.totals()}

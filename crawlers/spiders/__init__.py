@@ -1,0 +1,1 @@
+"""Scrapy spiders, one module per platform."""

@@ -1,0 +1,1 @@
+"""Processing after collection: classification in batches, entities, reposts, indexing."""

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import click
+import yaml
+
+
+@click.group("config")
+def config_group() -> None:
+    """Check configuration files."""
+
+
+@config_group.command("check")
+@click.argument("path", type=click.Path(dir_okay=False))
+def check(path: str) -> None:
+    """Validate PATH; print what is wrong, or the store it would use."""
+    from vigie.config import load_config
+
+    config = load_config(path)
+    click.echo(f"{path}: valid; store at {config.store_path()}, {len(config.sources)} source(s)")
+
+
+@config_group.command("defaults")
+def defaults() -> None:
+    """Print the built-in defaults as YAML."""
+    from vigie.config import VigieConfig
+
+    click.echo(yaml.safe_dump(VigieConfig().model_dump(), sort_keys=False, allow_unicode=True))

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import click
+
+from vigie.cli import load
+from vigie.commands.output import print_crawl_report
+from vigie.errors import VigieError
+
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+def crawl(ctx: click.Context) -> None:
+    """Collect public posts. Without a subcommand, crawl every source in the configuration."""
+    if ctx.invoked_subcommand is None:
+        config = load(ctx)
+        channels = [s.channel for s in config.sources if s.platform == "telegram"]
+        if not channels:
+            raise click.UsageError(
+                "no sources in the configuration; name channels: vigie crawl telegram NAME..."
+            )
+        _run(ctx, channels, None, None, None)
+
+
+@crawl.command("telegram")
+@click.argument("channels", nargs=-1)
+@click.option("--base-url", help="Preview host for mirrors and tests (default from config: https://t.me).")
+@click.option(
+    "--max-pages", type=click.IntRange(min=1), help="Pages per channel at most (default from config)."
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Also write the posts fetched to this JSON Lines file.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def telegram(
+    ctx: click.Context,
+    channels: tuple[str, ...],
+    base_url: str | None,
+    max_pages: int | None,
+    out: str | None,
+    as_json: bool,
+) -> None:
+    """Crawl Telegram public channel previews (t.me/s/CHANNEL). Without CHANNELS, crawl
+    the Telegram sources of the configuration."""
+    from vigie.config import channel_name
+
+    names = []
+    for raw in channels:
+        try:
+            names.append(channel_name(raw))
+        except ValueError as exc:
+            raise click.BadParameter(f"{raw!r}: expected {exc}", param_hint="CHANNELS") from None
+    if not names:
+        names = [s.channel for s in load(ctx).sources if s.platform == "telegram"]
+        if not names:
+            raise click.UsageError("name at least one channel, or list sources in the configuration")
+    _run(ctx, names, base_url, max_pages, out, as_json)
+
+
+def _run(
+    ctx: click.Context,
+    channels: list[str],
+    base_url: str | None,
+    max_pages: int | None,
+    out: str | None,
+    as_json: bool = False,
+) -> None:
+    from pydantic import ValidationError
+
+    from crawlers.run import crawl_telegram
+    from vigie.config import describe_errors
+
+    config = load(ctx)
+    try:
+        report = crawl_telegram(
+            config, channels, base_url, max_pages, out, "INFO" if ctx.obj.get("verbose") else "WARNING"
+        )
+    except ValidationError as exc:
+        raise click.BadParameter(describe_errors("arguments", exc)) from None
+    print_crawl_report(report, as_json)
+    if report.sources and len(report.failed) == len(report.sources):
+        raise VigieError("every source failed; see the errors above")

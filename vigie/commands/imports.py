@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import click
+
+from vigie.cli import load
+
+
+@click.group("import")
+def import_group() -> None:
+    """Import platform exports into the store."""
+
+
+@import_group.command("telegram-export")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--channel", help="Source name to file the posts under when the export has no @username.")
+@click.pass_context
+def telegram_export(ctx: click.Context, path: str, channel: str | None) -> None:
+    """Import a Telegram Desktop "Export chat history" JSON file (result.json)."""
+    from crawlers.pipelines import clean_text
+    from crawlers.telegram_export import read_export
+    from vigie.config import channel_name
+    from vigie.store import Store
+
+    if channel:
+        try:
+            channel = channel_name(channel)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--channel") from None
+    result = read_export(path, channel)
+    for post in result.posts:
+        post.text = clean_text(post.text)
+    config = load(ctx)
+    with Store(config.store_path()) as store:
+        run_id = store.start_run(f"import telegram-export {path}")
+        counts = store.upsert_posts(result.posts)
+        stats = {
+            "chats": result.chats,
+            "skipped": len(result.skipped),
+            **{str(k): v for k, v in counts.items()},
+        }
+        store.finish_run(run_id, "ok", stats)
+    for reason in result.skipped[:20]:
+        click.echo(f"skipped {reason}", err=True)
+    click.echo(
+        f"imported {len(result.posts)} messages from {result.chats} chat(s): {counts['new']} new, "
+        f"{counts['updated']} updated, {counts['unchanged']} unchanged, {len(result.skipped)} skipped"
+    )

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from vigie.cli import load
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Show each source's cursor, last success and last error, and recent runs."""
+    from vigie.store import Store
+
+    config = load(ctx)
+    with Store(config.store_path()) as store:
+        sources = store.sources()
+        counts = {(s.platform, s.channel): store.count_posts(s.platform, s.channel) for s in sources}
+        runs = store.runs(10)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "store": str(config.store_path()),
+                    "sources": [{**asdict(s), "posts": counts[(s.platform, s.channel)]} for s in sources],
+                    "runs": [dict(r) for r in runs],
+                },
+                ensure_ascii=False,
+                indent=2,
+                default=str,
+            )
+        )
+        return
+    table = Table(title=f"Sources in {config.store_path()}")
+    for column in ("source", "posts", "cursor", "resume below", "last success", "last error"):
+        table.add_column(column)
+    for s in sources:
+        table.add_row(
+            f"{s.platform}:{s.channel}",
+            str(counts[(s.platform, s.channel)]),
+            str(s.cursor or "-"),
+            str(s.pending_before or "-"),
+            s.last_success_at or "-",
+            s.last_error or "",
+        )
+    Console(width=160).print(table)
+    for r in runs:
+        click.echo(
+            f"run {r['id']}: {r['command']} — {r['status']} ({r['started_at']} → {r['finished_at'] or '…'})"
+        )

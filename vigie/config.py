@@ -1,0 +1,215 @@
+"""Configuration: YAML validated once, at load, against the schema below.
+
+Secrets never live in YAML: they come from environment variables (see `secret`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from vigie.errors import ConfigurationError
+
+CONFIG_ENV = "VIGIE_CONFIG"
+DATA_DIR_ENV = "VIGIE_DATA_DIR"
+# Keys that look like credentials are refused in files: they belong in the environment.
+_SECRET_KEY = re.compile(r"(pass(word)?|secret|token|api_?key|credential)s?$", re.IGNORECASE)
+_CHANNEL = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def channel_name(value: str) -> str:
+    name = value.strip().removeprefix("@")
+    for prefix in ("https://t.me/s/", "https://t.me/", "t.me/s/", "t.me/"):
+        name = name.removeprefix(prefix)
+    name = name.strip("/").lower()
+    if not _CHANNEL.match(name):
+        raise ValueError(
+            "a Telegram channel username: 4-32 letters, digits or underscores, starting "
+            "with a letter (optionally as @name or a t.me link)"
+        )
+    return name
+
+
+ChannelName = Annotated[str, Field(description="Telegram channel username")]
+
+
+class StoreConfig(_Section):
+    path: str = Field("vigie.db", description="SQLite file; relative paths are under data_dir")
+
+
+class CrawlConfig(_Section):
+    user_agent: str = Field(
+        "Vigie/0.1 (public-post monitoring for takedown referrals)",
+        min_length=8,
+        description="Honest User-Agent sent with every request",
+    )
+    download_delay: float = Field(2.0, ge=0, le=600, description="Seconds between requests to one domain")
+    autothrottle: bool = Field(True, description="Adapt the delay to the server's latency")
+    obey_robots_txt: bool = Field(True, description="Respect robots.txt")
+    max_pages: int = Field(
+        50, ge=1, le=100_000, description="Older pages fetched per channel per run at most"
+    )
+    lookback_posts: int = Field(
+        20, ge=0, le=10_000, description="Posts below the cursor re-read to catch edits"
+    )
+    retry_times: int = Field(5, ge=0, le=50, description="Retries on 429/5xx/network errors")
+    backoff_base: float = Field(
+        2.0, ge=0, le=300, description="First retry delay in seconds; doubles each time"
+    )
+    max_retry_after: float = Field(
+        900.0, ge=0, le=86_400, description="Cap on a server's Retry-After, seconds"
+    )
+    timeout: float = Field(30.0, gt=0, le=600, description="Download timeout, seconds")
+
+
+class TelegramConfig(_Section):
+    base_url: str = Field("https://t.me", description="Preview host; change only for mirrors and tests")
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", value):
+            raise ValueError("an http(s) URL such as https://t.me")
+        return value.rstrip("/")
+
+
+class SourceConfig(_Section):
+    platform: Literal["telegram"] = Field(description="Only telegram is crawled for now")
+    channel: str = Field(description="Channel username, @name or t.me link")
+    max_pages: int | None = Field(None, ge=1, le=100_000, description="Overrides crawl.max_pages")
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        return channel_name(value)
+
+
+class VigieConfig(_Section):
+    data_dir: str = Field(
+        "",
+        description="Where the store and caches live; default $VIGIE_DATA_DIR or ~/.local/share/vigie",
+    )
+    store: StoreConfig = StoreConfig()
+    crawl: CrawlConfig = CrawlConfig()
+    telegram: TelegramConfig = TelegramConfig()
+    sources: list[SourceConfig] = Field(default_factory=list)
+
+    def data_path(self) -> Path:
+        if self.data_dir:
+            return Path(self.data_dir).expanduser()
+        env = os.environ.get(DATA_DIR_ENV)
+        return Path(env).expanduser() if env else Path.home() / ".local" / "share" / "vigie"
+
+    def store_path(self) -> Path:
+        path = Path(self.store.path).expanduser()
+        return path if path.is_absolute() else self.data_path() / path
+
+
+def secret(name: str) -> str | None:
+    """Read a secret from the environment; the only place secrets come from."""
+    value = os.environ.get(name)
+    return value if value else None
+
+
+def _find_secret_keys(node: Any, path: str = "") -> list[str]:
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and _SECRET_KEY.search(key):
+                found.append(where)
+            found.extend(_find_secret_keys(value, where))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found.extend(_find_secret_keys(value, f"{path}[{i}]"))
+    return found
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _expected(error: Any) -> str:
+    msg = str(error["msg"])
+    if error["type"] == "extra_forbidden":
+        return "no such field (check the spelling against config/example.yaml)"
+    if error["type"] == "missing":
+        return "this field is required"
+    msg = msg.removeprefix("Value error, ")
+    for words, sign in (
+        ("greater than or equal to", ">="),
+        ("less than or equal to", "<="),
+        ("greater than", ">"),
+        ("less than", "<"),
+    ):
+        msg = msg.replace(f"Input should be {words}", f"Input should be a value {sign}")
+    if sized := re.match(r"^(String|List|Dictionary) should have (.*)$", msg):
+        return f"expected a {sized.group(1).lower()} with {sized.group(2)}"
+    return re.sub(r"^Input should be ", "expected ", msg) if msg.startswith("Input") else "expected " + msg
+
+
+def describe_errors(source: str, exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        where = _field_path(tuple(error["loc"]))
+        got = "" if error["type"] == "missing" else f" = {error['input']!r}"
+        lines.append(f"{source}: {where}{got}: {_expected(error)}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, source: str = "<config>") -> VigieConfig:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigurationError(
+            f"{source}: (top level): expected a mapping of sections, got {type(data).__name__}"
+        )
+    secrets = _find_secret_keys(data)
+    if secrets:
+        raise ConfigurationError(
+            f"{source}: {secrets[0]}: secrets are not read from files; set them in the "
+            "environment (for example VIGIE_ES_API_KEY) and remove this field"
+        )
+    try:
+        return VigieConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigurationError(describe_errors(source, exc)) from None
+
+
+def load_config(path: str | Path | None = None) -> VigieConfig:
+    """Load FILE, else $VIGIE_CONFIG, else ./vigie.yaml if present, else the defaults."""
+    if path is None:
+        env = os.environ.get(CONFIG_ENV)
+        if env:
+            path = env
+        elif Path("vigie.yaml").is_file():
+            path = "vigie.yaml"
+        else:
+            return VigieConfig()
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(f"{file}: cannot read configuration: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"{file}: configuration is not valid UTF-8") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigurationError(f"{file}: YAML syntax error at {where}: {problem}") from None
+    return parse_config(data, str(file))

@@ -1,0 +1,278 @@
+"""The embedded store: SQLite in WAL mode holding posts, crawl cursors and run history.
+
+Posts are keyed `platform:channel:post_id`; writing the same post twice adds nothing,
+and an edited post replaces its stored content.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from crawlers.items import Post
+from vigie import __version__
+from vigie.errors import StoreError
+
+SCHEMA_VERSION = 1
+Outcome = Literal["new", "updated", "unchanged"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS posts (
+    key TEXT PRIMARY KEY,
+    platform TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    post_id INTEGER NOT NULL,
+    url TEXT NOT NULL,
+    text TEXT NOT NULL,
+    published_at TEXT,
+    views INTEGER,
+    forwarded_from TEXT,
+    reply_to TEXT,
+    edited INTEGER NOT NULL DEFAULT 0,
+    media TEXT NOT NULL DEFAULT '[]',
+    links TEXT NOT NULL DEFAULT '[]',
+    payload_sha256 TEXT NOT NULL DEFAULT '',
+    captured_at TEXT NOT NULL,
+    crawler_version TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS posts_by_channel ON posts (platform, channel, post_id);
+CREATE TABLE IF NOT EXISTS sources (
+    platform TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    cursor INTEGER,
+    pending_top INTEGER,
+    pending_before INTEGER,
+    last_attempt_at TEXT,
+    last_success_at TEXT,
+    last_error TEXT,
+    PRIMARY KEY (platform, channel)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    command TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL DEFAULT 'running',
+    stats TEXT NOT NULL DEFAULT '{}'
+);
+"""
+
+# Content that makes a stored post "updated" when it changes; views change all the time.
+_CONTENT = ("url", "text", "published_at", "forwarded_from", "reply_to", "edited", "media", "links")
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    platform: str
+    channel: str
+    cursor: int | None = None
+    pending_top: int | None = None
+    pending_before: int | None = None
+    last_attempt_at: str | None = None
+    last_success_at: str | None = None
+    last_error: str | None = None
+
+
+def _row(post: Post) -> dict[str, Any]:
+    return {
+        "key": post.key,
+        "platform": post.platform,
+        "channel": post.channel,
+        "post_id": post.post_id,
+        "url": post.url,
+        "text": post.text,
+        "published_at": post.published_at,
+        "views": post.views,
+        "forwarded_from": post.forwarded_from,
+        "reply_to": post.reply_to,
+        "edited": int(post.edited),
+        "media": json.dumps(post.media, ensure_ascii=False),
+        "links": json.dumps(post.links, ensure_ascii=False),
+        "payload_sha256": post.payload_sha256,
+        "captured_at": post.captured_at or utcnow(),
+    }
+
+
+class Store:
+    """One connection to the embedded database. Not shared between threads."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path}: written by a newer Vigie (schema {version}, this one knows "
+                    f"{SCHEMA_VERSION}); upgrade Vigie or use another store.path"
+                )
+            self.db.executescript(_SCHEMA)
+            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: cannot open the store: {exc}") from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- posts ---------------------------------------------------------------
+
+    def _upsert(self, post: Post, now: str) -> Outcome:
+        row = _row(post)
+        old = self.db.execute("SELECT * FROM posts WHERE key = ?", (post.key,)).fetchone()
+        if old is None:
+            self.db.execute(
+                "INSERT INTO posts (key, platform, channel, post_id, url, text, published_at, views,"
+                " forwarded_from, reply_to, edited, media, links, payload_sha256, captured_at,"
+                " crawler_version, first_seen, updated_at) VALUES (:key, :platform, :channel,"
+                " :post_id, :url, :text, :published_at, :views, :forwarded_from, :reply_to, :edited,"
+                " :media, :links, :payload_sha256, :captured_at, :crawler_version, :now, :now)",
+                {**row, "crawler_version": __version__, "now": now},
+            )
+            return "new"
+        if all(old[name] == row[name] for name in _CONTENT):
+            if row["views"] is not None and row["views"] != old["views"]:
+                self.db.execute("UPDATE posts SET views = ? WHERE key = ?", (row["views"], post.key))
+            return "unchanged"
+        self.db.execute(
+            "UPDATE posts SET url = :url, text = :text, published_at = :published_at,"
+            " views = COALESCE(:views, views), forwarded_from = :forwarded_from,"
+            " reply_to = :reply_to, edited = :edited, media = :media, links = :links,"
+            " payload_sha256 = :payload_sha256, captured_at = :captured_at,"
+            " crawler_version = :crawler_version, updated_at = :now WHERE key = :key",
+            {**row, "crawler_version": __version__, "now": now},
+        )
+        return "updated"
+
+    def upsert_posts(self, posts: Iterable[Post]) -> dict[Outcome, int]:
+        counts: dict[Outcome, int] = {"new": 0, "updated": 0, "unchanged": 0}
+        now = utcnow()
+        with self.transaction():
+            for post in posts:
+                counts[self._upsert(post, now)] += 1
+        return counts
+
+    @staticmethod
+    def _where(platform: str | None, channel: str | None) -> tuple[str, list[str]]:
+        named = [(column, value) for column, value in (("platform", platform), ("channel", channel)) if value]
+        where = " AND ".join(f"{column} = ?" for column, _ in named) or "1=1"
+        return where, [value for _, value in named]
+
+    def count_posts(self, platform: str | None = None, channel: str | None = None) -> int:
+        where, args = self._where(platform, channel)
+        return int(self.db.execute(f"SELECT COUNT(*) FROM posts WHERE {where}", args).fetchone()[0])
+
+    def posts(self, platform: str | None = None, channel: str | None = None) -> Iterator[sqlite3.Row]:
+        where, args = self._where(platform, channel)
+        yield from self.db.execute(
+            f"SELECT * FROM posts WHERE {where} ORDER BY platform, channel, post_id", args
+        )
+
+    # -- crawl state ---------------------------------------------------------
+
+    def source_state(self, platform: str, channel: str) -> SourceState:
+        row = self.db.execute(
+            "SELECT * FROM sources WHERE platform = ? AND channel = ?", (platform, channel)
+        ).fetchone()
+        return SourceState(**dict(row)) if row else SourceState(platform, channel)
+
+    def sources(self) -> list[SourceState]:
+        rows = self.db.execute("SELECT * FROM sources ORDER BY platform, channel")
+        return [SourceState(**dict(row)) for row in rows]
+
+    def _touch_source(self, platform: str, channel: str) -> None:
+        self.db.execute(
+            "INSERT INTO sources (platform, channel) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (platform, channel),
+        )
+
+    def store_page(
+        self,
+        platform: str,
+        channel: str,
+        posts: list[Post],
+        highest: int | None,
+        lowest: int | None,
+        complete: bool = False,
+    ) -> dict[Outcome, int]:
+        """Store a page's posts and, in the same transaction, how far the walk got.
+
+        An unfinished walk is remembered as the range [lowest, highest] so the next run
+        resumes below `lowest`; a complete walk moves the cursor to everything stored."""
+        counts: dict[Outcome, int] = {"new": 0, "updated": 0, "unchanged": 0}
+        now = utcnow()
+        with self.transaction():
+            for post in posts:
+                counts[self._upsert(post, now)] += 1
+            self._touch_source(platform, channel)
+            where = (platform, channel)
+            if complete:
+                self.db.execute(
+                    "UPDATE sources SET cursor = NULLIF(MAX(COALESCE(cursor, -1), COALESCE(?, -1),"
+                    " COALESCE(pending_top, -1)), -1), pending_top = NULL, pending_before = NULL,"
+                    " last_attempt_at = ?, last_success_at = ?, last_error = NULL"
+                    " WHERE platform = ? AND channel = ?",
+                    (highest, now, now, *where),
+                )
+            elif highest is not None and lowest is not None:
+                self.db.execute(
+                    "UPDATE sources SET pending_top = MAX(COALESCE(pending_top, 0), ?),"
+                    " pending_before = ?, last_attempt_at = ? WHERE platform = ? AND channel = ?",
+                    (highest, lowest, now, *where),
+                )
+        return counts
+
+    def record_source_error(self, platform: str, channel: str, reason: str) -> None:
+        with self.transaction():
+            self._touch_source(platform, channel)
+            self.db.execute(
+                "UPDATE sources SET last_error = ?, last_attempt_at = ? WHERE platform = ? AND channel = ?",
+                (reason, utcnow(), platform, channel),
+            )
+
+    # -- runs ----------------------------------------------------------------
+
+    def start_run(self, command: str) -> int:
+        cur = self.db.execute("INSERT INTO runs (command, started_at) VALUES (?, ?)", (command, utcnow()))
+        return int(cur.lastrowid or 0)
+
+    def finish_run(self, run_id: int, status: str, stats: dict[str, Any]) -> None:
+        self.db.execute(
+            "UPDATE runs SET finished_at = ?, status = ?, stats = ? WHERE id = ?",
+            (utcnow(), status, json.dumps(stats, ensure_ascii=False), run_id),
+        )
+
+    def runs(self, limit: int = 20) -> list[sqlite3.Row]:
+        return list(self.db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,)))
