@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -26,7 +25,7 @@ _EMOJI = re.compile("[\U0001f1e6-\U0001f1ff]{2}|[\u2600-\u27bf\U0001f300-\U0001f
 
 
 def sample_channels_dir() -> Path:
-    return Path(str(resources.files("crawlers") / "samples" / "channels"))
+    return Path(__file__).resolve().parent / "samples" / "channels"
 
 
 def load_channels(directory: Path | None = None) -> dict[str, dict[str, Any]]:

@@ -14,7 +14,22 @@ import yaml
 
 from crawlers.mirror import Faults, Mirror, load_channels
 
+pytest_plugins = ["tests.es_fixtures"]
+
+
 DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def shipped() -> Any:
+    """The classifier `make test` trains (`vigie train --if-stale`) before the tests run."""
+    from classifier.model import META_FILE, AdvertClassifier
+    from vigie.paths import default_classifier_dir
+
+    directory = default_classifier_dir()
+    if not (directory / META_FILE).is_file():
+        pytest.fail(f"no trained classifier at {directory}: run `make test` (it trains one) or `vigie train`")
+    return AdvertClassifier.load(directory)
 
 
 def make_channel(name: str, ids: list[int], lang: str = "en") -> dict[str, Any]:

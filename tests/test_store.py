@@ -8,7 +8,7 @@ import pytest
 
 from crawlers.items import Post
 from vigie.errors import StoreError
-from vigie.store import Store
+from vigie.store import _SCHEMA, SCHEMA_VERSION, Store
 
 
 def post(i: int, text: str = "", views: int | None = 10, **kw) -> Post:
@@ -32,7 +32,36 @@ def store(tmp_path):
 
 def test_wal_mode_and_schema_version(store):
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert store.db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+
+
+def test_a_version_1_store_is_migrated_in_place(tmp_path):
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(_SCHEMA)
+    db.execute(
+        "INSERT INTO posts (key, platform, channel, post_id, url, text, captured_at, crawler_version,"
+        " first_seen, updated_at) VALUES ('telegram:c:1', 'telegram', 'c', 1, 'u', 'old text', 'now', '0.0',"
+        " 'now', 'now')"
+    )
+    db.execute("PRAGMA user_version=1")
+    db.commit()
+    db.close()
+    with Store(path) as store:
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == 2
+        row = next(store.posts())
+        assert row["text"] == "old text" and row["minimised"] == 0
+        assert store.db.execute("SELECT COUNT(*) FROM analysis").fetchone()[0] == 0
+
+
+def test_minimised_post_stays_unchanged_until_edited(store):
+    store.upsert_posts([post(1)])
+    store.db.execute("UPDATE posts SET text = '', minimised = 1")
+    assert store.upsert_posts([post(1)]) == {"new": 0, "updated": 0, "unchanged": 1}
+    assert next(store.posts())["text"] == ""
+    assert store.upsert_posts([post(1, text="edited")])["updated"] == 1
+    row = next(store.posts())
+    assert row["text"] == "edited" and row["minimised"] == 0
 
 
 def test_upsert_is_idempotent_and_edits_replace(store):

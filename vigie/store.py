@@ -6,6 +6,7 @@ and an edited post replaces its stored content.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -19,7 +20,7 @@ from crawlers.items import Post
 from vigie import __version__
 from vigie.errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 Outcome = Literal["new", "updated", "unchanged"]
 
 _SCHEMA = """
@@ -65,6 +66,51 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """
 
+# Each version's changes, applied in order to stores made by an older Vigie.
+_MIGRATIONS = {
+    2: """
+    ALTER TABLE posts ADD COLUMN content_sha256 TEXT NOT NULL DEFAULT '';
+    ALTER TABLE posts ADD COLUMN minimised INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE analysis (
+        post_key TEXT PRIMARY KEY REFERENCES posts(key),
+        content_sha256 TEXT NOT NULL,
+        model_id TEXT NOT NULL,
+        lang TEXT NOT NULL,
+        lang_confidence REAL NOT NULL,
+        score REAL NOT NULL,
+        is_advert INTEGER NOT NULL,
+        cues TEXT NOT NULL,
+        entities TEXT NOT NULL,
+        cluster_id TEXT,
+        processed_at TEXT NOT NULL,
+        indexed_sha256 TEXT
+    );
+    CREATE INDEX analysis_flagged ON analysis (is_advert, score);
+    CREATE TABLE signatures (
+        post_key TEXT PRIMARY KEY REFERENCES posts(key),
+        cluster_id TEXT NOT NULL,
+        minhash BLOB NOT NULL
+    );
+    CREATE INDEX signatures_by_cluster ON signatures (cluster_id);
+    CREATE TABLE contacts (
+        contact TEXT NOT NULL,
+        post_key TEXT NOT NULL REFERENCES posts(key),
+        platform TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        PRIMARY KEY (contact, post_key)
+    );
+    CREATE INDEX contacts_by_channel ON contacts (platform, channel);
+    CREATE TABLE spool (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        doc_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        body TEXT NOT NULL,
+        error TEXT,
+        created_at TEXT NOT NULL
+    );
+    """,
+}
+
 # Content that makes a stored post "updated" when it changes; views change all the time.
 _CONTENT = ("url", "text", "published_at", "forwarded_from", "reply_to", "edited", "media", "links")
 
@@ -85,8 +131,13 @@ class SourceState:
     last_error: str | None = None
 
 
+def content_sha256(row: dict[str, Any]) -> str:
+    blob = json.dumps([row[name] for name in _CONTENT], ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
 def _row(post: Post) -> dict[str, Any]:
-    return {
+    row = {
         "key": post.key,
         "platform": post.platform,
         "channel": post.channel,
@@ -103,6 +154,8 @@ def _row(post: Post) -> dict[str, Any]:
         "payload_sha256": post.payload_sha256,
         "captured_at": post.captured_at or utcnow(),
     }
+    row["content_sha256"] = content_sha256(row)
+    return row
 
 
 class Store:
@@ -123,8 +176,11 @@ class Store:
                     f"{self.path}: written by a newer Vigie (schema {version}, this one knows "
                     f"{SCHEMA_VERSION}); upgrade Vigie or use another store.path"
                 )
-            self.db.executescript(_SCHEMA)
-            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            if version == 0:
+                self.db.executescript(_SCHEMA)
+                version = 1
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                self.db.executescript(f"BEGIN; {_MIGRATIONS[target]}; PRAGMA user_version={target}; COMMIT;")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: cannot open the store: {exc}") from None
 
@@ -156,13 +212,14 @@ class Store:
             self.db.execute(
                 "INSERT INTO posts (key, platform, channel, post_id, url, text, published_at, views,"
                 " forwarded_from, reply_to, edited, media, links, payload_sha256, captured_at,"
-                " crawler_version, first_seen, updated_at) VALUES (:key, :platform, :channel,"
+                " crawler_version, first_seen, updated_at, content_sha256) VALUES (:key, :platform, :channel,"
                 " :post_id, :url, :text, :published_at, :views, :forwarded_from, :reply_to, :edited,"
-                " :media, :links, :payload_sha256, :captured_at, :crawler_version, :now, :now)",
+                " :media, :links, :payload_sha256, :captured_at, :crawler_version, :now, :now, :content_sha256)",
                 {**row, "crawler_version": __version__, "now": now},
             )
             return "new"
-        if all(old[name] == row[name] for name in _CONTENT):
+        # A minimised post has lost its text; its content hash still says whether it changed.
+        if old["content_sha256"] == row["content_sha256"]:
             if row["views"] is not None and row["views"] != old["views"]:
                 self.db.execute("UPDATE posts SET views = ? WHERE key = ?", (row["views"], post.key))
             return "unchanged"
@@ -171,7 +228,8 @@ class Store:
             " views = COALESCE(:views, views), forwarded_from = :forwarded_from,"
             " reply_to = :reply_to, edited = :edited, media = :media, links = :links,"
             " payload_sha256 = :payload_sha256, captured_at = :captured_at,"
-            " crawler_version = :crawler_version, updated_at = :now WHERE key = :key",
+            " crawler_version = :crawler_version, updated_at = :now, content_sha256 = :content_sha256,"
+            " minimised = 0 WHERE key = :key",
             {**row, "crawler_version": __version__, "now": now},
         )
         return "updated"

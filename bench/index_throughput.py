@@ -1,0 +1,135 @@
+"""Bulk indexing into a local Elasticsearch node (docs/s), and the pipeline end to end
+from stored pages to indexed documents (posts/s), with where the time goes.
+
+Starts its own node from the Maven Central distribution (see pipeline/es_node.py).
+Run: .venv/bin/python bench/index_throughput.py"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+from crawlers.items import Post
+from crawlers.mirror import load_channels
+from crawlers.telegram_parse import parse_page
+from pipeline.es_index import count_indexed, setup, sync
+from pipeline.es_node import ElasticsearchNode
+from vigie.config import ElasticsearchConfig
+from vigie.store import Store
+
+
+def synthetic_flagged(store: Store, n: int) -> None:
+    """n stored, analysed, flagged posts shaped like real adverts."""
+    samples = [p for ch in load_channels().values() for p in ch["posts"] if p["label"] == 1]
+    posts = [
+        Post(
+            "telegram",
+            f"bench_{i % 50}",
+            i + 1,
+            f"https://t.me/bench_{i % 50}/{i + 1}",
+            samples[i % len(samples)]["text"] + f" #{i}",
+            samples[i % len(samples)]["date"],
+        )
+        for i in range(n)
+    ]
+    store.upsert_posts(posts)
+    entities = json.dumps(
+        {
+            "phones": ["+447700900412"],
+            "contacts": ["+447700900412"],
+            "places": ["tr-izmir", "it"],
+            "origin": "tr-izmir",
+            "destination": "it",
+            "prices": [{"amount": 6500.0, "currency": "EUR", "text": "6500€"}],
+        }
+    )
+    with store.transaction():
+        store.db.executemany(
+            "INSERT INTO analysis (post_key, content_sha256, model_id, lang, lang_confidence, score, is_advert, cues,"
+            " entities, cluster_id, processed_at) SELECT key, content_sha256, 'bench', 'en', 0.9, 0.97, 1, '[]', ?,"
+            " 'cl-bench', '2026-11-01T00:00:00+00:00' FROM posts WHERE key = ?",
+            [(entities, p.key) for p in posts],
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--docs", type=int, default=20000)
+    parser.add_argument("--e2e-posts", type=int, default=2000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        node = ElasticsearchNode(Path(tmp) / "es", heap="1g")
+        node.start()
+        try:
+            from elasticsearch import Elasticsearch
+
+            es = Elasticsearch(node.url, request_timeout=120)
+            config = ElasticsearchConfig(chunk_size=1000)
+            setup(es, config)
+            with Store(Path(tmp) / "bulk.db") as store:
+                synthetic_flagged(store, args.docs)
+                start = time.perf_counter()
+                report = sync(store, es, config)
+                elapsed = time.perf_counter() - start
+            assert count_indexed(es, config) == args.docs == report.indexed
+            print(
+                f"machine: {platform.machine()}; Elasticsearch {es.info()['version']['number']} (1 node, 1 shard)"
+            )
+            print(
+                f"bulk indexing: {args.docs} docs in {elapsed:.1f}s = {args.docs / elapsed:,.0f} docs/s "
+                f"(documents built from the store, streaming_bulk, chunks of {config.chunk_size})"
+            )
+            e2e(args.e2e_posts, es, Path(tmp))
+        finally:
+            node.stop()
+
+
+def e2e(n: int, es: object, tmp: Path) -> None:
+    """Stored preview pages → parse → store → classify/entities/reposts → index."""
+    from classifier.model import AdvertClassifier
+    from crawlers.mirror import render_page
+    from pipeline.process import process
+    from vigie.paths import default_classifier_dir
+
+    channels = load_channels()
+    pages = []
+    for name, ch in channels.items():
+        ids = sorted(p["id"] for p in ch["posts"])
+        for before in [None, *ids[::20][1:]]:
+            pages.append((name, render_page(ch, before, 20)))
+    clf = AdvertClassifier.load(default_classifier_dir())
+    timings = {}
+    with Store(tmp / "e2e.db") as store:
+        start = time.perf_counter()
+        posts: list[Post] = []
+        rounds = 0
+        while len(posts) < n:
+            for name, html in pages:
+                for post in parse_page(html, f"https://t.me/s/{name}").posts:
+                    post.post_id += rounds * 100_000  # distinct copies of the sample pages
+                    post.channel = f"{name}_{rounds}"
+                    posts.append(post)
+            rounds += 1
+        posts = posts[:n]
+        store.upsert_posts(posts)
+        timings["parse+store"] = time.perf_counter() - start
+        start = time.perf_counter()
+        report = process(store, clf)
+        timings["classify+entities+reposts"] = time.perf_counter() - start
+        start = time.perf_counter()
+        indexed = sync(store, es, ElasticsearchConfig(index_prefix="bench-e2e"))  # type: ignore[arg-type]
+        timings["index"] = time.perf_counter() - start
+    total = sum(timings.values())
+    print(
+        f"end to end: {n} posts ({report.flagged} flagged, {indexed.indexed} indexed) in {total:.1f}s = "
+        f"{n / total:,.0f} posts/s; "
+        + ", ".join(f"{k} {v:.1f}s ({v / total:.0%})" for k, v in timings.items())
+    )
+
+
+if __name__ == "__main__":
+    main()

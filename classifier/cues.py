@@ -1,0 +1,169 @@
+"""Cues: what in a post an analyst can point at — contacts, prices, routes, and words that
+offer, guarantee or warn. They explain a decision and are features of the classifier.
+
+Phrases come from classifier/data/cues.yaml (per cue, per language); contacts and prices
+are patterns; routes need two places from the gazetteer (pipeline/data/gazetteer.yaml).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from classifier.normalize import normalize
+
+PHRASE_CUES = (
+    "guarantee",
+    "pay_after_arrival",
+    "offer",
+    "crossing",
+    "transport_boat",
+    "transport_truck",
+    "transport_car",
+    "transport_foot",
+    "transport_plane",
+    "documents",
+    "forged",
+    "warning",
+    "news",
+    "question",
+    "legal_service",
+)
+PATTERN_CUES = ("phone", "messenger_link", "handle", "price", "route")
+CUE_NAMES = PATTERN_CUES + PHRASE_CUES
+
+_CURRENCY = (
+    r"€|£|\$|usd|eur|euros?|dollars?|dolar|dolar[ıi]|pounds?|gbp|sterlin|lira|tl|₺|dinars?|dinar[ıi]|"
+    r"toman|tomans?|afghanis?|afs|rupees?|rs|birr|nakfa|sar|aed|riyals?|dirhams?|lek|leke|đô|usdt|"
+    r"doolar|doollar|shilin|evro|triệu đồng|usd|"
+    r"يورو|دولار|دينار|ليرة|جنيه|باوند|تومان|تومن|افغانی|روپے|روپیه|روپیہ|یورو|دلار|ډالر|ڈالر|یۆرۆ|دۆلار|"
+    r"دینار|پاوەند|پوند|لیره|لیرە|ریال|درهم|ዩሮ|ዶላር|ብር|ናቕፋ"
+)
+_AMOUNT = r"\d[\d.,' ]{0,9}\d?\s?(?:k|bin|mil|m|hezar|هزار|ألف|الف|میلیون|ھەزار|هەزار|ሺ|triệu|kun)?"
+_PRICE = re.compile(
+    rf"(?:(?:{_CURRENCY})\s?{_AMOUNT})|(?:{_AMOUNT}\s?(?:{_CURRENCY}))(?![^\W\d_])", re.IGNORECASE
+)
+_PHONE = re.compile(r"(?<![\w/])\+?\d[\d \-.()]{7,18}\d(?!\w)")
+_LINK = re.compile(
+    r"(?:wa\.me|chat\.whatsapp\.com|api\.whatsapp\.com|t\.me|telegram\.me|signal\.me|viber\.click|m\.me)/\S+",
+    re.IGNORECASE,
+)
+_HANDLE = re.compile(r"(?<![\w@.])@[A-Za-z][A-Za-z0-9_]{3,31}\b")
+
+
+@dataclass(frozen=True, slots=True)
+class CueMatch:
+    cue: str
+    text: str
+
+
+def _data_file(package: str, *parts: str) -> Path:
+    # Data ships inside the packages (see package-data in pyproject.toml).
+    return Path(__file__).resolve().parent.parent.joinpath(package, *parts)
+
+
+_FOLD = str.maketrans({"ي": "ی", "ى": "ی", "ك": "ک", "İ": "i"})
+
+
+def fold(text: str) -> str:
+    """Lowercase for matching: Arabic-keyboard ي/ك match Persian-keyboard ی/ک, and
+    Turkish capital İ lowercases to a plain i."""
+    return text.translate(_FOLD).lower()
+
+
+def lexicon_files() -> list[Path]:
+    """The data files cue features are computed from (a change means retraining)."""
+    return [_data_file("classifier", "data", "cues.yaml"), _data_file("pipeline", "data", "gazetteer.yaml")]
+
+
+def _is_latin(phrase: str) -> bool:
+    return all(not ch.isalpha() or "LATIN" in unicodedata.name(ch, "") for ch in phrase)
+
+
+def _phrase_regex(phrases: set[str]) -> re.Pattern[str] | None:
+    parts = []
+    for phrase in sorted(phrases, key=len, reverse=True):
+        body = re.escape(phrase).replace(r"\ ", r"\s+")
+        # Latin words need word boundaries; Arabic-script and Ge'ez words take prefixes.
+        parts.append(rf"(?<![^\W_]){body}(?![^\W_])" if _is_latin(phrase) else body)
+    return re.compile("|".join(parts)) if parts else None
+
+
+@cache
+def _phrase_patterns() -> dict[str, re.Pattern[str]]:
+    path = lexicon_files()[0]
+    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    patterns = {}
+    for cue in PHRASE_CUES:
+        phrases = {fold(normalize(str(p))) for lang in (data.get(cue) or {}).values() for p in lang or []}
+        regex = _phrase_regex({p for p in phrases if len(p) >= 2})
+        if regex:
+            patterns[cue] = regex
+    return patterns
+
+
+@cache
+def _places() -> tuple[re.Pattern[str] | None, dict[str, str]]:
+    path = lexicon_files()[1]
+    if not path.is_file():
+        return None, {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    by_name: dict[str, str] = {}
+    for place in data.get("places", []):
+        for names in (place.get("names") or {}).values():
+            for name in names or []:
+                key = fold(normalize(str(name)))
+                if len(key) >= 2:
+                    by_name.setdefault(key, place["id"])
+    return _phrase_regex(set(by_name)), by_name
+
+
+def place_mentions(lowered: str) -> list[tuple[str, int]]:
+    """(place id, position) for each mention in normalised, lowercased text."""
+    regex, by_name = _places()
+    if regex is None:
+        return []
+    out = []
+    for match in regex.finditer(lowered):
+        place = by_name.get(re.sub(r"\s+", " ", match.group(0)))
+        if place:
+            out.append((place, match.start()))
+    return out
+
+
+def places_in(text: str) -> list[str]:
+    """Place ids mentioned in `text`, in order of first mention."""
+    return list(dict.fromkeys(place for place, _ in place_mentions(fold(normalize(text)))))
+
+
+def find_cues(text: str) -> list[CueMatch]:
+    """Every cue in `text` (normalised first), at most three matches per cue."""
+    clean = normalize(text)
+    lowered = fold(clean)
+    out: list[CueMatch] = []
+
+    def add(cue: str, matches: list[str]) -> None:
+        out.extend(CueMatch(cue, m.strip()) for m in dict.fromkeys(matches) if m.strip())
+
+    phones = [m.group(0) for m in _PHONE.finditer(clean) if 9 <= sum(ch.isdigit() for ch in m.group(0)) <= 15]
+    add("phone", phones[:3])
+    add("messenger_link", [m.group(0) for m in _LINK.finditer(clean)][:3])
+    add("handle", [m.group(0) for m in _HANDLE.finditer(clean)][:3])
+    add("price", [m.group(0) for m in _PRICE.finditer(lowered) if any(ch.isdigit() for ch in m.group(0))][:3])
+    places = places_in(clean)
+    if len(places) >= 2:
+        add("route", [" → ".join(places[:3])])
+    for cue, regex in _phrase_patterns().items():
+        add(cue, [m.group(0) for m in regex.finditer(lowered)][:3])
+    return out
+
+
+def cue_vector(matches: list[CueMatch]) -> list[float]:
+    present = {m.cue for m in matches}
+    return [1.0 if name in present else 0.0 for name in CUE_NAMES]

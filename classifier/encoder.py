@@ -1,0 +1,86 @@
+"""Sentence embeddings from the e5 encoder: "query: " prefix, mean pooling, L2 norm.
+
+torch and transformers are imported here only, when an Encoder is made.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+PREFIX = "query: "  # how e5 was trained for classification-style inputs
+
+
+class Encoder:
+    def __init__(
+        self,
+        model_dir: Path,
+        max_length: int = 256,
+        batch_size: int = 32,
+        threads: int | None = None,
+        quantize: bool = False,
+    ) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.torch = torch
+        self.model_dir = Path(model_dir)
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
+        model: Any = AutoModel.from_pretrained(self.model_dir, local_files_only=True)
+        model.eval()
+        if quantize:
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        self.model = model
+        self.dim = int(model.config.hidden_size)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        import numpy as np
+
+        torch = self.torch
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        # Batches of similar length waste little on padding.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                batch = self.tokenizer(
+                    [PREFIX + texts[i] for i in idx],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                )
+                hidden = self.model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                pooled = torch.nn.functional.normalize(pooled, dim=-1)
+                out[idx] = pooled.float().numpy()
+        return out
+
+
+RUNTIMES = ("torch", "torch-int8", "onnx-int8")
+
+
+def make_encoder(model_dir: Path, runtime: str = "torch", batch_size: int = 32, max_length: int = 256) -> Any:
+    """torch (float32), torch-int8 (dynamically quantised linear layers) or onnx-int8
+    (ONNX Runtime with int8 weights, exported once and cached)."""
+    if runtime == "onnx-int8":
+        from classifier.onnx_encoder import OnnxEncoder
+
+        return OnnxEncoder(model_dir, max_length=max_length, batch_size=batch_size)
+    if runtime not in RUNTIMES:
+        from vigie.errors import VigieError
+
+        raise VigieError(f"runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")
+    return Encoder(model_dir, max_length=max_length, batch_size=batch_size, quantize=runtime == "torch-int8")

@@ -1,0 +1,144 @@
+"""The advert classifier: encoder embeddings plus cue features, a logistic head, Platt
+calibration and a decision threshold chosen on the dev split.
+
+A trained classifier is a directory: `vigie_classifier.json` (labels, head weights,
+calibration, threshold, provenance, metrics) and, after full fine-tuning, `encoder/`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from classifier.cues import CUE_NAMES, CueMatch, cue_vector, find_cues
+from classifier.langid import identify
+from classifier.normalize import normalize
+from vigie.errors import VigieError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from classifier.encoder import Encoder
+
+META_FILE = "vigie_classifier.json"
+FORMAT = 1
+CUE_SCALE = 0.5  # cue features sit beside unit-norm embeddings; keep them on a similar scale
+ID2LABEL = {0: "not_advert", 1: "advert"}
+LABEL2ID = {v: k for k, v in ID2LABEL.items()}
+
+
+class ClassifierNotFoundError(VigieError):
+    """Raised by `AdvertClassifier.load` when no trained classifier is at the path;
+    the message says how to train one."""
+
+
+@dataclass
+class Prediction:
+    lang: str
+    lang_confidence: float
+    score: float
+    is_advert: bool
+    cues: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def cue_matrix(texts: Sequence[str]) -> tuple[np.ndarray, list[list[CueMatch]]]:
+    import numpy as np
+
+    matches = [find_cues(t) for t in texts]
+    return np.array([cue_vector(m) for m in matches], dtype=np.float32).reshape(
+        len(texts), len(CUE_NAMES)
+    ), matches
+
+
+def features(embeddings: np.ndarray, cues: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    return np.hstack([embeddings, cues * CUE_SCALE]).astype(np.float32)
+
+
+def sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
+
+
+@dataclass
+class Head:
+    coef: list[float]
+    intercept: float
+    platt_a: float = 1.0
+    platt_b: float = 0.0
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        import numpy as np
+
+        return x @ np.asarray(self.coef, dtype=np.float32) + self.intercept
+
+    def scores(self, x: np.ndarray) -> list[float]:
+        return [sigmoid(self.platt_a * float(z) + self.platt_b) for z in self.logits(x)]
+
+    def cue_weights(self, embed_dim: int) -> dict[str, float]:
+        """How much each cue moves the calibrated log-odds when present."""
+        return {name: self.platt_a * self.coef[embed_dim + i] * CUE_SCALE for i, name in enumerate(CUE_NAMES)}
+
+
+class AdvertClassifier:
+    def __init__(self, directory: Path, meta: dict[str, Any], encoder: Encoder) -> None:
+        self.directory = directory
+        self.meta = meta
+        self.encoder = encoder
+        self.head = Head(**meta["head"])
+        self.threshold = float(meta["threshold"])
+        self.weights = self.head.cue_weights(encoder.dim)
+
+    @classmethod
+    def load(
+        cls, directory: Path, runtime: str = "torch", batch_size: int = 32, max_length: int | None = None
+    ) -> AdvertClassifier:
+        from classifier.base_model import resolve_base_model
+        from classifier.encoder import make_encoder
+
+        meta_path = Path(directory) / META_FILE
+        if not meta_path.is_file():
+            raise ClassifierNotFoundError(
+                f"no trained classifier in {directory}: run `vigie train` (or pass --model DIR)"
+            )
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT:
+            raise VigieError(
+                f"{meta_path}: classifier format {meta.get('format')}, expected {FORMAT}; retrain"
+            )
+        encoder_dir = Path(directory) / "encoder"
+        model_dir = encoder_dir if encoder_dir.is_dir() else resolve_base_model(meta["base_model"])
+        encoder = make_encoder(
+            model_dir,
+            runtime=runtime,
+            batch_size=batch_size,
+            max_length=max_length or int(meta["max_length"]),
+        )
+        return cls(Path(directory), meta, encoder)
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        clean = [normalize(t) for t in texts]
+        cues, matches = cue_matrix(clean)
+        embeddings = self.encoder.embed(clean)
+        scores = self.head.scores(features(embeddings, cues))
+        out = []
+        for text, score, found in zip(clean, scores, matches, strict=True):
+            lang = identify(text)
+            ranked = sorted(found, key=lambda m: -abs(self.weights[m.cue]))
+            cue_list = [
+                {"cue": m.cue, "text": m.text, "weight": round(self.weights[m.cue], 3)} for m in ranked
+            ]
+            out.append(
+                Prediction(lang.lang, lang.confidence, round(score, 4), score >= self.threshold, cue_list)
+            )
+        return out
+
+    def predict_one(self, text: str) -> Prediction:
+        return self.predict([text])[0]

@@ -1,0 +1,102 @@
+"""The fastest path: the encoder exported to ONNX, weights quantised to int8, run by ONNX
+Runtime. Exported once per encoder and kept beside it in the cache."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from classifier.encoder import PREFIX
+from vigie.paths import cache_root
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+def onnx_path_for(model_dir: Path) -> Path:
+    from classifier.embeddings import weights_id
+
+    return cache_root() / "onnx" / f"{weights_id(model_dir)}.int8.onnx"
+
+
+def export_int8(model_dir: Path, target: Path) -> Path:
+    """Export the encoder's last hidden state to ONNX, then quantise its weights to int8."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from transformers import AutoModel
+
+    model: Any = AutoModel.from_pretrained(model_dir, local_files_only=True)
+    model.eval()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".onnx-", dir=target.parent))
+    try:
+        ids = torch.ones((2, 16), dtype=torch.long)
+        float_path = work / "encoder.onnx"
+        torch.onnx.export(
+            model,
+            (ids, torch.ones_like(ids)),
+            str(float_path),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["last_hidden_state"],
+            opset_version=17,
+            dynamo=False,
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "seq"},
+                "attention_mask": {0: "batch", 1: "seq"},
+                "last_hidden_state": {0: "batch", 1: "seq"},
+            },
+        )
+        quantized = work / "encoder.int8.onnx"
+        quantize_dynamic(str(float_path), str(quantized), weight_type=QuantType.QInt8)
+        os.replace(quantized, target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+class OnnxEncoder:
+    def __init__(
+        self, model_dir: Path, max_length: int = 256, batch_size: int = 32, threads: int | None = None
+    ) -> None:
+        import onnxruntime as ort
+        from transformers import AutoTokenizer
+
+        self.model_dir = Path(model_dir)
+        self.max_length = max_length
+        self.batch_size = batch_size
+        path = onnx_path_for(self.model_dir)
+        if not path.is_file():
+            export_int8(self.model_dir, path)
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
+        self.dim = int(self.session.get_outputs()[0].shape[-1] or 384)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        import numpy as np
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            batch = self.tokenizer(
+                [PREFIX + texts[i] for i in idx],
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="np",
+            )
+            mask = batch["attention_mask"].astype(np.int64)
+            (hidden,) = self.session.run(
+                None, {"input_ids": batch["input_ids"].astype(np.int64), "attention_mask": mask}
+            )
+            weights = mask[..., None].astype(np.float32)
+            pooled = (hidden * weights).sum(1) / np.clip(weights.sum(1), 1e-9, None)
+            out[idx] = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+        return out

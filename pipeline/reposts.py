@@ -1,0 +1,120 @@
+"""Reposts: the same advert posted across channels, exactly or lightly edited.
+
+Texts become MinHash signatures of character 5-grams; an LSH index finds candidates; a post
+joins the cluster of the posts it resembles. Cluster ids are stable: a cluster keeps the id
+it was born with, and when two clusters meet, the older id wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import TYPE_CHECKING
+
+from classifier.normalize import normalize
+
+if TYPE_CHECKING:
+    from datasketch import MinHash, MinHashLSH
+
+    from vigie.store import Store
+
+NUM_PERM = 128
+THRESHOLD = 0.5  # estimated Jaccard similarity of 5-gram sets that makes two posts copies
+_SEED = 7
+_SCHEME = "affine32"  # pinned: stored signatures must be comparable across datasketch versions
+
+
+def shingles(text: str, n: int = 5) -> set[bytes]:
+    flat = re.sub(r"\s+", " ", normalize(text).lower()).strip()
+    if len(flat) <= n:
+        return {flat.encode("utf-8")} if flat else set()
+    return {flat[i : i + n].encode("utf-8") for i in range(len(flat) - n + 1)}
+
+
+def signature(text: str) -> MinHash:
+    from datasketch import MinHash
+
+    mh = MinHash(num_perm=NUM_PERM, seed=_SEED, scheme=_SCHEME)
+    mh.update_batch(list(shingles(text)))
+    return mh
+
+
+def _from_bytes(blob: bytes) -> MinHash:
+    import numpy as np
+    from datasketch import MinHash
+
+    values = np.frombuffer(blob, dtype=np.uint64).copy()
+    return MinHash(num_perm=NUM_PERM, seed=_SEED, hashvalues=values, scheme=_SCHEME)
+
+
+def new_cluster_id(post_key: str) -> str:
+    return "cl-" + hashlib.sha256(post_key.encode("utf-8")).hexdigest()[:16]
+
+
+class RepostIndex:
+    """The LSH index over stored signatures, kept in the store's `signatures` table."""
+
+    def __init__(self, store: Store) -> None:
+        from datasketch import MinHashLSH
+
+        self.store = store
+        self.lsh: MinHashLSH = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
+        self.signatures: dict[str, MinHash] = {}
+        self.cluster_of: dict[str, str] = {}
+        for row in store.db.execute("SELECT post_key, cluster_id, minhash FROM signatures"):
+            mh = _from_bytes(row["minhash"])
+            self.signatures[row["post_key"]] = mh
+            self.cluster_of[row["post_key"]] = row["cluster_id"]
+            self.lsh.insert(row["post_key"], mh)
+
+    def assign(self, post_key: str, text: str) -> str:
+        """Put a post in its cluster (or a new one) and return the cluster id. Writes
+        nothing itself: call inside the caller's transaction via `save`."""
+        mh = signature(text)
+        if post_key in self.signatures:
+            self.lsh.remove(post_key)
+        matches = [
+            k for k in self.lsh.query(mh) if k != post_key and self.signatures[k].jaccard(mh) >= THRESHOLD
+        ]
+        clusters = sorted({self.cluster_of[k] for k in matches}, key=self._age)
+        cluster = clusters[0] if clusters else self.cluster_of.get(post_key) or new_cluster_id(post_key)
+        for other in clusters[1:]:  # this post bridges clusters: they become one
+            for key, cid in list(self.cluster_of.items()):
+                if cid == other:
+                    self.cluster_of[key] = cluster
+            self.store.db.execute(
+                "UPDATE signatures SET cluster_id = ? WHERE cluster_id = ?", (cluster, other)
+            )
+            self.store.db.execute("UPDATE analysis SET cluster_id = ? WHERE cluster_id = ?", (cluster, other))
+        self.signatures[post_key] = mh
+        self.cluster_of[post_key] = cluster
+        self.lsh.insert(post_key, mh)
+        self.store.db.execute(
+            "INSERT OR REPLACE INTO signatures (post_key, cluster_id, minhash) VALUES (?, ?, ?)",
+            (post_key, cluster, mh.hashvalues.astype("uint64").tobytes()),
+        )
+        return cluster
+
+    def _age(self, cluster_id: str) -> tuple[str, str]:
+        # The cluster whose first post was stored earliest is the older one.
+        row = self.store.db.execute(
+            "SELECT MIN(p.first_seen) FROM signatures s JOIN posts p ON p.key = s.post_key WHERE s.cluster_id = ?",
+            (cluster_id,),
+        ).fetchone()
+        return (row[0] or "9999", cluster_id)
+
+
+def channels_sharing_contacts(store: Store, min_shared: int = 1) -> list[dict[str, object]]:
+    """Pairs of channels whose posts give the same phone number, handle or link."""
+    rows = store.db.execute(
+        "SELECT a.platform || ':' || a.channel AS left, b.platform || ':' || b.channel AS right,"
+        " GROUP_CONCAT(DISTINCT a.contact) AS shared, COUNT(DISTINCT a.contact) AS n"
+        " FROM contacts a JOIN contacts b ON a.contact = b.contact"
+        " AND (a.platform || ':' || a.channel) < (b.platform || ':' || b.channel)"
+        " GROUP BY left, right HAVING n >= ? ORDER BY n DESC, left, right",
+        (min_shared,),
+    )
+    return [
+        {"channels": [r["left"], r["right"]], "contacts": sorted(r["shared"].split(",")), "shared": r["n"]}
+        for r in rows
+    ]

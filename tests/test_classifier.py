@@ -1,0 +1,155 @@
+"""The advert classifier: training smoke run, the shipped model's quality, classify CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from classifier.cues import find_cues
+from classifier.metrics import choose_threshold, macro_f1, prf
+from classifier.model import META_FILE, AdvertClassifier, ClassifierNotFoundError
+from classifier.train import TrainConfig, main
+from tests.conftest import run_vigie
+from vigie.errors import VigieError
+
+ADVERT = "🚤 Yacht Izmir → Italy, 100% guaranteed, 6500€, pay after arrival. WhatsApp +90 536 741 22 90"
+WARNING = (
+    "Warning: smugglers ask 6500€ for the yacht from Izmir. Do not trust them, people drowned last week."
+)
+
+
+def test_metrics_helpers():
+    assert prf([1, 1, 0, 0], [1, 0, 1, 0]) == {
+        "precision": 0.5,
+        "recall": 0.5,
+        "f1": 0.5,
+        "support": 4,
+        "tp": 1,
+        "fp": 1,
+        "fn": 1,
+        "tn": 1,
+    }
+    assert macro_f1([1, 0, 1, 0], [1, 0, 1, 0]) == 1.0
+    # The lowest threshold with precision >= 0.95 keeps the most recall.
+    labels = [0, 0, 1, 1, 1, 0]
+    scores = [0.1, 0.2, 0.6, 0.7, 0.9, 0.65]
+    assert choose_threshold(labels, scores, 0.95) == 0.7
+    assert choose_threshold(labels, scores, 0.6) == 0.6
+
+
+def test_cues_find_contacts_prices_and_words():
+    found = {(c.cue, c.text) for c in find_cues(ADVERT)}
+    assert ("phone", "+90 536 741 22 90") in found
+    assert ("price", "6500€") in found
+    assert any(cue == "guarantee" for cue, _ in found)
+    assert any(cue == "route" for cue, _ in found)
+    assert any(cue == "warning" for cue, _ in {(c.cue, c.text) for c in find_cues(WARNING)})
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (TrainConfig(mode="bogus"), "mode = 'bogus'"),  # type: ignore[arg-type]
+        (TrainConfig(max_length=4), "max_length = 4"),
+        (TrainConfig(min_precision=1.5), "min_precision = 1.5"),
+        (TrainConfig(c_grid=(0.0,)), "c_grid"),
+        (TrainConfig(mode="finetune", epochs=0), "epochs = 0"),
+    ],
+)
+def test_train_config_checks_before_loading_anything(config, message):
+    with pytest.raises(VigieError, match=message.replace("(", r"\(")):
+        main(config)
+
+
+def test_training_smoke_run(tmp_path):
+    out = tmp_path / "clf"
+    metrics = main(TrainConfig(output_dir=str(out), mode="frozen", max_items=40, c_grid=(1.0,)))
+    saved = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert saved["test"]["overall"]["support"] == metrics["test"]["overall"]["support"] == 40
+    meta = json.loads((out / META_FILE).read_text(encoding="utf-8"))
+    assert meta["id2label"] == {"0": "not_advert", "1": "advert"} and meta["label2id"]["advert"] == 1
+    assert 0 < meta["threshold"] < 1 and len(meta["head"]["coef"]) == 384 + 20
+    clf = AdvertClassifier.load(out)
+    assert clf.predict_one(ADVERT).score > clf.predict_one("Happy Eid to all our followers").score
+
+
+def test_missing_classifier_is_a_clear_error(tmp_path):
+    with pytest.raises(ClassifierNotFoundError, match="run `vigie train`"):
+        AdvertClassifier.load(tmp_path / "nothing")
+
+
+def test_shipped_classifier_meets_the_bar_on_the_test_split(shipped):
+    metrics = json.loads((shipped.directory / "metrics.json").read_text(encoding="utf-8"))["test"]
+    assert metrics["macro_f1"] >= 0.92, metrics["macro_f1"]
+    weak = {
+        lang: m["f1"] for lang, m in metrics["per_language"].items() if m["support"] >= 20 and m["f1"] < 0.85
+    }
+    assert weak == {}
+    assert metrics["overall"]["precision"] >= 0.9
+
+
+def test_shipped_classifier_scores_are_probabilities(shipped):
+    adverts = shipped.predict([ADVERT, WARNING])
+    assert adverts[0].is_advert and not adverts[1].is_advert
+    assert 0 <= adverts[1].score < adverts[0].score <= 1
+    assert adverts[0].lang == "en"
+    assert {c["cue"] for c in adverts[0].cues} >= {"phone", "price"}
+
+
+def test_classify_one_text(shipped):
+    result = run_vigie("classify", ADVERT, check=True)
+    data = json.loads(result.stdout)
+    assert data["is_advert"] is True and data["lang"] == "en" and data["cues"]
+
+
+def test_classify_jsonl_with_empty_and_huge_posts(shipped, tmp_path: Path):
+    rows = [
+        {"id": 1, "text": ADVERT, "source": "kept as is"},
+        {"id": "two", "text": ""},
+        {"id": 3, "text": WARNING},
+        {"id": 4, "text": ("ሰላም " + WARNING + " ") * 600},  # ~100 KB
+    ]
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    assert len(src.read_bytes()) > 100_000
+    out = tmp_path / "out.jsonl"
+    result = run_vigie("classify", "--input", str(src), "--output", str(out), check=True)
+    assert "classified 4 posts: 1 flagged" in result.stdout
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in lines] == [1, "two", 3, 4]
+    assert lines[0]["is_advert"] and lines[0]["source"] == "kept as is"
+    assert lines[1] == {
+        "id": "two",
+        "text": "",
+        "lang": "und",
+        "lang_confidence": 0.0,
+        "score": 0.0,
+        "is_advert": False,
+        "cues": [],
+    }
+    assert not lines[3]["is_advert"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"id": 1, "text": "ok"}\n{"id": 2, "text": \n', "in.jsonl:2: invalid JSON"),
+        ('{"id": 1, "text": "ok"}\n\n["not", "an", "object"]\n', "in.jsonl:3: expected an object with 'id'"),
+        ('{"text": "no id"}\n', "in.jsonl:1: expected an object with 'id'"),
+    ],
+)
+def test_classify_bad_jsonl_names_the_line(tmp_path, content, message):
+    src = tmp_path / "in.jsonl"
+    src.write_text(content, encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    result = run_vigie("classify", "--input", str(src), "--output", str(out))
+    assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_classify_usage_errors(tmp_path):
+    assert run_vigie("classify").returncode == 2
+    result = run_vigie("classify", "   ")
+    assert result.returncode == 2 and "the text is empty" in result.stderr

@@ -1,0 +1,77 @@
+"""The labelled corpus meets what the classifier and its evaluation rely on."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from classifier.corpus import HARD_NEGATIVE_KINDS, LANGS, corpus_dir, load_corpus, parse_line, split_for
+from vigie.errors import InputFormatError
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return load_corpus()
+
+
+def test_size_languages_and_balance(corpus):
+    assert len(corpus) >= 3000
+    per_lang = Counter(ex.lang for ex in corpus)
+    assert sum(1 for n in per_lang.values() if n >= 100) >= 14, per_lang
+    assert set(per_lang) == set(LANGS)
+    assert sum(ex.label for ex in corpus) / len(corpus) >= 0.40
+    negatives = [ex for ex in corpus if ex.label == 0]
+    assert sum(ex.kind in HARD_NEGATIVE_KINDS for ex in negatives) / len(negatives) >= 0.7
+
+
+def test_every_language_has_both_labels_in_every_split(corpus):
+    seen = Counter((ex.lang, ex.split, ex.label) for ex in corpus)
+    for lang in LANGS:
+        for split in ("train", "dev", "test"):
+            assert seen[(lang, split, 0)] and seen[(lang, split, 1)], (lang, split)
+
+
+def test_no_duplicate_texts(corpus):
+    texts = Counter(" ".join(ex.text.lower().split()) for ex in corpus)
+    assert [t for t, n in texts.items() if n > 1] == []
+
+
+def test_split_is_fixed_by_the_text(corpus):
+    assert all(ex.split == split_for(ex.text) for ex in corpus)
+    assert Counter(ex.split for ex in corpus)["train"] / len(corpus) == pytest.approx(0.70, abs=0.03)
+
+
+def test_files_are_named_by_language():
+    for path in corpus_dir().glob("*.jsonl"):
+        langs = {ex.lang for ex in load_corpus_file(path)}
+        assert langs == {path.stem}
+
+
+def load_corpus_file(path):
+    return [
+        parse_line(line, f"{path}:{n}")
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if line.strip()
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("{oops", "f.jsonl:3: invalid JSON"),
+        (
+            '{"text": "", "lang": "en", "label": 1, "kind": "advert_crossing"}',
+            "'text' must be a non-empty string",
+        ),
+        ('{"text": "x", "lang": "xx", "label": 1, "kind": "advert_crossing"}', "'lang' = 'xx'"),
+        (
+            '{"text": "x", "lang": "en", "label": 2, "kind": "advert_crossing"}',
+            "'label' = 2: expected 0 or 1",
+        ),
+        ('{"text": "x", "lang": "en", "label": 0, "kind": "advert_crossing"}', "'kind' = 'advert_crossing'"),
+    ],
+)
+def test_bad_lines_name_file_and_line(line, message):
+    with pytest.raises(InputFormatError, match=message.replace("(", r"\(")):
+        parse_line(line, "f.jsonl:3")

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from vigie.cli import load
+from vigie.commands.output import print_crawl_report
+
+
+def progress_bar(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def print_run_summary(report: Any, console: Console) -> None:
+    p = report.process
+    table = Table(title="Classified")
+    for col in ("source", "processed", "flagged"):
+        table.add_column(col, justify="left" if col == "source" else "right")
+    for source, n in sorted(p.by_source.items()):
+        table.add_row(source, str(n), str(p.flagged_by_source.get(source, 0)))
+    table.add_row("[b]total[/b]", str(p.processed), str(p.flagged))
+    console.print(table)
+    langs = Table(title="By language")
+    for col in ("lang", "processed", "flagged"):
+        langs.add_column(col, justify="left" if col == "lang" else "right")
+    for lang, n in sorted(p.by_lang.items(), key=lambda kv: -kv[1]):
+        langs.add_row(lang, str(n), str(p.flagged_by_lang.get(lang, 0)))
+    console.print(langs)
+    if report.es_count is not None:
+        same = "equal" if report.es_count == report.store_flagged else "[red]differ[/red]"
+        console.print(
+            f"Elasticsearch: {report.indexed} indexed, {report.deleted} removed, {report.spooled} spooled; "
+            f"{report.es_count} documents vs {report.store_flagged} flagged in the store ({same})"
+        )
+    for error in report.errors:
+        console.print(f"[yellow]warning:[/yellow] {error}")
+
+
+@click.command()
+@click.option("--no-crawl", is_flag=True, help="Only classify and index what is already stored.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def run(ctx: click.Context, no_crawl: bool, as_json: bool) -> None:
+    """Crawl the configured sources, classify new posts, extract entities, group reposts,
+    store, and index flagged posts into Elasticsearch when one is configured."""
+    from pipeline.run import RunReport, classify_and_index
+
+    config = load(ctx)
+    console = Console(width=140, stderr=as_json)
+    report = RunReport()
+    channels = [s.channel for s in config.sources if s.platform == "telegram"]
+    if channels and not no_crawl:
+        from crawlers.run import crawl_telegram
+
+        report.crawl = crawl_telegram(config, channels)
+        for failed in report.crawl.failed:
+            report.errors.append(f"{failed.platform}:{failed.channel}: {failed.error}")
+        if not as_json:
+            print_crawl_report(report.crawl)
+    with progress_bar(console) as progress:
+        classify_and_index(config, report, progress)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=1))
+    else:
+        print_run_summary(report, console)
