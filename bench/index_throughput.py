@@ -77,7 +77,7 @@ def main() -> None:
                 elapsed = time.perf_counter() - start
             assert count_indexed(es, config) == args.docs == report.indexed
             print(
-                f"machine: {platform.machine()}; Elasticsearch {es.info()['version']['number']} (1 node, 1 shard)"
+                f"machine: {platform.machine()}; Elasticsearch {next(iter(es.nodes.info(node_id='_local')['nodes'].values()))['version']} (1 node, 1 shard)"
             )
             print(
                 f"bulk indexing: {args.docs} docs in {elapsed:.1f}s = {args.docs / elapsed:,.0f} docs/s "

@@ -97,10 +97,13 @@ def _places() -> dict[str, dict[str, Any]]:
     return {p["id"]: p for p in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("places", [])}
 
 
-def mapping() -> dict[str, Any]:
+def mapping(analyzers: dict[str, str] | None = None) -> dict[str, Any]:
+    """The explicit mapping. `analyzers` maps a language to the analyzer the cluster has
+    for it (default: the built-in language analyzers)."""
     keyword = {"type": "keyword"}
+    chosen = analyzers or LANGUAGE_FIELDS
     text_fields: dict[str, Any] = {
-        f"text_{lang}": {"type": "text", "analyzer": analyzer} for lang, analyzer in LANGUAGE_FIELDS.items()
+        f"text_{lang}": {"type": "text", "analyzer": chosen.get(lang, "standard")} for lang in LANGUAGE_FIELDS
     }
     return {
         "dynamic": "strict",
@@ -159,7 +162,7 @@ def mapping() -> dict[str, Any]:
     }
 
 
-def template_body(config: ElasticsearchConfig) -> dict[str, Any]:
+def template_body(config: ElasticsearchConfig, analyzers: dict[str, str] | None = None) -> dict[str, Any]:
     return {
         "index_patterns": [f"{config.index_prefix}-*"],
         "priority": 200,
@@ -169,7 +172,7 @@ def template_body(config: ElasticsearchConfig) -> dict[str, Any]:
                 "number_of_replicas": config.replicas,
                 "refresh_interval": "5s",
             },
-            "mappings": mapping(),
+            "mappings": mapping(analyzers),
             "aliases": {config.index_prefix: {}},
         },
         "_meta": {"managed_by": "vigie", "version": 1},
@@ -188,29 +191,60 @@ class SetupStep:
     detail: str = ""
 
 
+def available_analyzers(es: Elasticsearch) -> dict[str, str]:
+    """The built-in language analyzer per language where the cluster has it (minimal
+    distributions ship without analysis-common), else "standard"."""
+    from elasticsearch import ApiError
+
+    chosen = {}
+    for lang, analyzer in LANGUAGE_FIELDS.items():
+        try:
+            es.indices.analyze(analyzer=analyzer, text="test")
+            chosen[lang] = analyzer
+        except ApiError:
+            chosen[lang] = "standard"
+    return chosen
+
+
 def setup(es: Elasticsearch | None, config: ElasticsearchConfig, dry_run: bool = False) -> list[SetupStep]:
     """Install or upgrade the index template (and so the alias of every monthly index).
-    Existing indices keep their mapping; new fields are added to them too."""
+    Existing indices keep their fields; fields added since are added to them too."""
     name = f"{config.index_prefix}-template"
-    steps = [
-        SetupStep(
-            "put index template", name, f"patterns {config.index_prefix}-*, alias {config.index_prefix}"
+    analyzers = available_analyzers(es) if es is not None else dict(LANGUAGE_FIELDS)
+    missing = sorted(lang for lang, a in analyzers.items() if a != LANGUAGE_FIELDS[lang])
+    detail = (
+        f"patterns {config.index_prefix}-*, alias {config.index_prefix}, language analyzers: "
+        + ", ".join(f"{lang}={a}" for lang, a in analyzers.items())
+    )
+    steps = [SetupStep("put index template", name, detail)]
+    if missing:
+        steps.append(
+            SetupStep(
+                "note",
+                "analyzers",
+                f"the cluster lacks the built-in analyzers for {', '.join(missing)}; "
+                "those fields use the standard analyzer",
+            )
         )
-    ]
+    additions: dict[str, dict[str, Any]] = {}
     if es is not None:
-        existing = [] if dry_run else _existing_indices(es, config)
-        steps += [SetupStep("update mapping", idx, "add new fields") for idx in existing]
+        wanted = mapping(analyzers)["properties"]
+        for idx, body in _existing_indices(es, config).items():
+            have = body.get("mappings", {}).get("properties", {})
+            if new := {k: v for k, v in wanted.items() if k not in have}:
+                additions[idx] = new
+                steps.append(SetupStep("add fields", idx, ", ".join(sorted(new))))
     if dry_run or es is None:
         return steps
-    es.indices.put_index_template(name=name, **template_body(config))
-    for idx in existing:
-        es.indices.put_mapping(index=idx, properties=mapping()["properties"])
+    es.indices.put_index_template(name=name, **template_body(config, analyzers))
+    for idx, new in additions.items():
+        es.indices.put_mapping(index=idx, properties=new)
     return steps
 
 
-def _existing_indices(es: Elasticsearch, config: ElasticsearchConfig) -> list[str]:
+def _existing_indices(es: Elasticsearch, config: ElasticsearchConfig) -> dict[str, Any]:
     found = es.indices.get(index=f"{config.index_prefix}-*", allow_no_indices=True, expand_wildcards="open")
-    return sorted(found.keys())
+    return dict(sorted(found.body.items()))
 
 
 def build_doc(row: sqlite3.Row, places: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -275,6 +309,18 @@ def build_doc(row: sqlite3.Row, places: dict[str, dict[str, Any]]) -> dict[str, 
     }
     if row["lang"] in LANGUAGE_FIELDS:
         doc[f"text_{row['lang']}"] = row["text"]
+    # Review and referral state goes only once the store has some; until then the index
+    # keeps whatever it holds (partial updates never touch absent fields).
+    if "referral_status" in row.keys() and row["referral_status"]:  # noqa: SIM118 - sqlite3.Row
+        from pipeline.referrals import hours_between
+
+        doc |= {
+            "referral_status": row["referral_status"],
+            "referral_batch": row["referral_batch"],
+            "referred_at": row["referred_at"],
+            "removed_at": row["removed_at"],
+            "hours_to_removal": hours_between(row["referred_at"], row["removed_at"]),
+        }
     return doc
 
 
@@ -299,7 +345,9 @@ def _actions_to_send(store: Store, config: ElasticsearchConfig) -> Iterator[tupl
     places = _places()
     rows = store.db.execute(
         "SELECT p.*, a.lang, a.lang_confidence, a.score, a.is_advert, a.cues, a.entities, a.cluster_id,"
-        " a.model_id, a.processed_at, a.indexed_sha256 FROM analysis a JOIN posts p ON p.key = a.post_key"
+        " a.model_id, a.processed_at, a.indexed_sha256, r.status AS referral_status, r.notice_id AS referral_batch,"
+        " r.referred_at, r.removed_at FROM analysis a JOIN posts p ON p.key = a.post_key"
+        " LEFT JOIN referrals r ON r.post_key = a.post_key"
         " WHERE (a.is_advert = 1) OR (a.is_advert = 0 AND a.indexed_sha256 IS NOT NULL)"
     )
     for row in rows:

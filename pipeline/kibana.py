@@ -76,15 +76,14 @@ def visualization_aggs(obj: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     for agg in metrics.values():
         if (body := _metric(agg, where)) is not None:
             inner[agg["id"]] = body
-    for depth in range(len(buckets) - 1, -1, -1):
-        agg = buckets[depth]
-        body = _bucket(agg, metrics, where)
-        order_metric = body.pop("_order_metric", None)
+    for agg in reversed(buckets):
+        bucket = _bucket(agg, metrics, where)
+        order_metric = bucket.pop("_order_metric", None)
         if order_metric and order_metric not in inner:  # ordered by a metric that lives deeper
             inner = {order_metric: _metric(metrics[order_metric], where), **inner}
         if inner:
-            body["aggs"] = inner
-        inner = {agg["id"]: body}
+            bucket["aggs"] = inner
+        inner = {agg["id"]: bucket}
     for agg in [*buckets, *metrics.values()]:
         field = agg.get("params", {}).get("field")
         if field and field not in fields:

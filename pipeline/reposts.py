@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from classifier.normalize import normalize
 
@@ -104,7 +104,7 @@ class RepostIndex:
         return (row[0] or "9999", cluster_id)
 
 
-def channels_sharing_contacts(store: Store, min_shared: int = 1) -> list[dict[str, object]]:
+def channels_sharing_contacts(store: Store, min_shared: int = 1) -> list[dict[str, Any]]:
     """Pairs of channels whose posts give the same phone number, handle or link."""
     rows = store.db.execute(
         "SELECT a.platform || ':' || a.channel AS left, b.platform || ':' || b.channel AS right,"

@@ -82,7 +82,7 @@ def index(config: VigieConfig, store: Store, report: RunReport) -> None:
 
     es = connect(config.elasticsearch)
     try:
-        es.info()
+        es.cluster.health(timeout="10s")
         setup(es, config.elasticsearch)
     except (TransportError, ApiError) as exc:
         waiting = store.db.execute(
@@ -152,3 +152,16 @@ def referral_candidates(config: VigieConfig, out: Path) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"clusters": ordered}, ensure_ascii=False, indent=1), encoding="utf-8")
     return len(ordered)
+
+
+def reindex_if_configured(config: VigieConfig) -> None:
+    """Push changed review/referral state to Elasticsearch when one is configured."""
+    from pipeline.es_index import es_url
+
+    if not es_url(config.elasticsearch):
+        return
+    report = RunReport()
+    with Store(config.store_path()) as store:
+        index(config, store, report)
+    for error in report.errors:
+        log.warning("%s", error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -134,3 +135,13 @@ def test_early_exit_reports_the_log(tmp_path: Path) -> None:
         node.start(timeout=60)
     assert "lots" in str(info.value)
     assert not node.running
+
+
+def test_busy_port_is_refused(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        node = ElasticsearchNode(tmp_path, port=busy.getsockname()[1])
+        with pytest.raises(ElasticsearchNodeError, match="already in use"):
+            node.start()
+        assert not node.running

@@ -27,6 +27,11 @@ COMMANDS = {
     "run": "vigie.commands.run_cmd:run",
     "es": "vigie.commands.es_cmd:es_group",
     "kibana": "vigie.commands.kibana_cmd:kibana_group",
+    "review": "vigie.commands.review_cmd:review_group",
+    "referrals": "vigie.commands.referrals_cmd:referrals_group",
+    "report": "vigie.commands.report_cmd:report",
+    "daemon": "vigie.commands.daemon_cmd:daemon_group",
+    "links": "vigie.commands.links_cmd:links",
 }
 HELP = {
     "crawl": "Collect public posts from configured or named sources.",
@@ -42,6 +47,11 @@ HELP = {
     "run": "The whole pipeline: crawl, classify, entities, reposts, store, index.",
     "es": "Elasticsearch index template and spool replay.",
     "kibana": "Install the analysts' dashboards into Kibana.",
+    "review": "Confirm or reject flagged posts and clusters (audited).",
+    "referrals": "Export notices for platforms, verify removals, statistics.",
+    "report": "A self-contained HTML report for analysts.",
+    "daemon": "Run everything on schedules, unattended.",
+    "links": "Channels that share contacts (phones, handles, links).",
 }
 
 

@@ -127,10 +127,59 @@ class KibanaConfig(_Section):
     space: str = Field("", description="Kibana space id; empty for the default space")
 
 
+class ReferralsConfig(_Section):
+    notifier_name: str = Field("", description="Who sends notices (DSA Art. 16(2)(c)); required to export")
+    notifier_email: str = Field("", description="Where platforms answer; required to export")
+    organisation: str = Field("", description="The notifier's organisation")
+    trusted_flagger: bool = Field(
+        False, description="Notices say the notifier is a DSA Art. 22 trusted flagger"
+    )
+    jurisdiction: str = Field("EU", description="Law the explanation cites: EU, UK")
+    out_dir: str = Field("referrals", description="Where exports go; relative paths are under data_dir")
+    recheck_hours: float = Field(
+        24.0, gt=0, le=24 * 90, description="Hours between removal checks of an item"
+    )
+
+    @field_validator("notifier_email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if value and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", value):
+            raise ValueError("an email address")
+        return value
+
+    @field_validator("jurisdiction")
+    @classmethod
+    def _jurisdiction(cls, value: str) -> str:
+        if value not in ("EU", "UK"):
+            raise ValueError("EU or UK")
+        return value
+
+
+class DaemonConfig(_Section):
+    timezone: str = Field("UTC", description="Timezone for cron schedules")
+    crawl_every_minutes: float = Field(
+        60.0, gt=0, le=7 * 24 * 60, description="Default crawl interval per source"
+    )
+    removal_check_every_minutes: float = Field(
+        60.0, gt=0, le=7 * 24 * 60, description="How often removal checks run"
+    )
+    replay_every_minutes: float = Field(
+        10.0, gt=0, le=24 * 60, description="How often the Elasticsearch spool is replayed"
+    )
+    misfire_grace_seconds: int = Field(
+        300, ge=1, le=86_400, description="A job late by more than this is skipped"
+    )
+    job_timeout_seconds: int = Field(3600, ge=10, le=86_400, description="A job running longer is stopped")
+
+
 class SourceConfig(_Section):
     platform: Literal["telegram"] = Field(description="Only telegram is crawled for now")
     channel: str = Field(description="Channel username, @name or t.me link")
     max_pages: int | None = Field(None, ge=1, le=100_000, description="Overrides crawl.max_pages")
+    every_minutes: float | None = Field(None, gt=0, le=7 * 24 * 60, description="Crawl interval (daemon)")
+    cron: str | None = Field(
+        None, description="Crawl schedule as a cron expression (daemon); wins over every_minutes"
+    )
 
     @field_validator("channel")
     @classmethod
@@ -150,6 +199,8 @@ class VigieConfig(_Section):
     pipeline: PipelineConfig = PipelineConfig()
     elasticsearch: ElasticsearchConfig = ElasticsearchConfig()
     kibana: KibanaConfig = KibanaConfig()
+    referrals: ReferralsConfig = ReferralsConfig()
+    daemon: DaemonConfig = DaemonConfig()
     sources: list[SourceConfig] = Field(default_factory=list)
 
     def data_path(self) -> Path:

@@ -20,7 +20,7 @@ from crawlers.items import Post
 from vigie import __version__
 from vigie.errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 Outcome = Literal["new", "updated", "unchanged"]
 
 _SCHEMA = """
@@ -107,6 +107,53 @@ _MIGRATIONS = {
         body TEXT NOT NULL,
         error TEXT,
         created_at TEXT NOT NULL
+    );
+    """,
+    3: """
+    CREATE TABLE reviews (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        post_key TEXT NOT NULL REFERENCES posts(key),
+        cluster_id TEXT,
+        decision TEXT NOT NULL CHECK (decision IN ('confirmed', 'rejected')),
+        reason TEXT NOT NULL,
+        reviewer TEXT NOT NULL,
+        decided_at TEXT NOT NULL
+    );
+    CREATE INDEX reviews_by_post ON reviews (post_key, id);
+    CREATE TABLE referrals (
+        post_key TEXT PRIMARY KEY REFERENCES posts(key),
+        status TEXT NOT NULL CHECK (status IN ('confirmed', 'rejected', 'referred', 'removed', 'online')),
+        cluster_id TEXT,
+        platform TEXT NOT NULL,
+        content_type TEXT,
+        batch_id TEXT,
+        notice_id TEXT,
+        referred_at TEXT,
+        removed_at TEXT,
+        last_checked_at TEXT,
+        checks INTEGER NOT NULL DEFAULT 0,
+        evidence_text TEXT,
+        evidence_sha256 TEXT,
+        evidence_captured_at TEXT,
+        evidence_crawler_version TEXT,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX referrals_by_status ON referrals (status, platform);
+    CREATE TABLE referral_batches (
+        batch_id TEXT PRIMARY KEY,
+        platform TEXT NOT NULL,
+        format TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        notices INTEGER NOT NULL,
+        items INTEGER NOT NULL,
+        path TEXT NOT NULL
+    );
+    CREATE TABLE removal_checks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        post_key TEXT NOT NULL REFERENCES posts(key),
+        checked_at TEXT NOT NULL,
+        outcome TEXT NOT NULL CHECK (outcome IN ('removed', 'online', 'error')),
+        detail TEXT
     );
     """,
 }

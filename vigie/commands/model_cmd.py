@@ -96,6 +96,9 @@ def print_metrics(metrics: dict[str, Any], split: str) -> None:
     help="At most this many items per split (smoke runs).",
 )
 @click.option(
+    "--include-reviewed", is_flag=True, help="Add analysts' review decisions from the store to the train split."
+)
+@click.option(
     "--if-stale", is_flag=True, help="Do nothing if a classifier from the same corpus and settings exists."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
@@ -108,6 +111,7 @@ def train(
     epochs: int,
     seed: int,
     max_items: int,
+    include_reviewed: bool,
     if_stale: bool,
     as_json: bool,
 ) -> None:
@@ -125,6 +129,13 @@ def train(
         seed=seed,
         max_items=max_items,
     )
+    if include_reviewed:
+        from pipeline.referrals import reviewed_examples
+        from vigie.store import Store
+
+        with Store(config.store_path()) as store:
+            settings.extra_examples = reviewed_examples(store)
+        click.echo(f"including {len(settings.extra_examples)} reviewed posts in the train split")
     if if_stale and is_current(settings):
         click.echo(f"classifier in {out} is up to date with the corpus and settings")
         return

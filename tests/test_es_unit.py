@@ -1,0 +1,77 @@
+"""Index template and documents, without a cluster."""
+
+from __future__ import annotations
+
+import json
+
+from crawlers.items import Post
+from pipeline.es_index import build_doc, doc_hash, index_for, mapping, setup, template_body
+from vigie.config import ElasticsearchConfig
+from vigie.store import Store
+
+
+def test_mapping_uses_language_analyzers_and_is_strict():
+    props = mapping()["properties"]
+    assert mapping()["dynamic"] == "strict"
+    assert {props[f"text_{lang}"]["analyzer"] for lang in ("ar", "ckb", "fa", "tr", "fr", "en")} == {
+        "arabic",
+        "sorani",
+        "persian",
+        "turkish",
+        "french",
+        "english",
+    }
+    assert props["contacts"]["type"] == "keyword" and props["published_at"]["type"] == "date"
+    assert props["origin_geo"]["type"] == "geo_point" and props["price_eur"]["type"] == "double"
+    # A cluster without a language analyzer gets the standard one for that field only.
+    fallback = mapping({"ar": "standard"})["properties"]
+    assert fallback["text_ar"]["analyzer"] == "standard" and fallback["text_ckb"]["analyzer"] == "standard"
+
+
+def test_template_aliases_monthly_indices():
+    body = template_body(ElasticsearchConfig(index_prefix="vigie-x", shards=2))
+    assert body["index_patterns"] == ["vigie-x-*"] and body["template"]["aliases"] == {"vigie-x": {}}
+    assert body["template"]["settings"]["number_of_shards"] == 2
+    assert index_for(ElasticsearchConfig(), "2026-10-02T06:15:09+00:00") == "vigie-posts-2026.10"
+
+
+def test_dry_run_without_a_cluster_lists_the_steps():
+    steps = setup(None, ElasticsearchConfig(), dry_run=True)
+    assert steps[0].action == "put index template" and "ar=arabic" in steps[0].detail
+
+
+def test_document_carries_entities_cluster_and_language_field(tmp_path):
+    with Store(tmp_path / "v.db") as store:
+        store.upsert_posts(
+            [Post("telegram", "chan", 7, "https://t.me/chan/7", "بلم من ليبيا", "2026-10-02T06:15:09+00:00")]
+        )
+        entities = {
+            "phones": ["+218914473620"],
+            "contacts": ["+218914473620"],
+            "places": ["ly", "it"],
+            "origin": "ly",
+            "destination": "it",
+            "prices": [{"amount": 3000.0, "currency": "USD", "text": "3000$"}],
+            "transport": ["boat"],
+        }
+        store.db.execute(
+            "INSERT INTO analysis (post_key, content_sha256, model_id, lang, lang_confidence, score, is_advert, cues,"
+            " entities, cluster_id, processed_at) VALUES ('telegram:chan:7', '', 'm', 'ar', 0.9, 0.97, 1, ?, ?,"
+            " 'cl-1', 'now')",
+            (json.dumps([{"cue": "price", "text": "3000$", "weight": 1.0}]), json.dumps(entities)),
+        )
+        row = store.db.execute(
+            "SELECT p.*, a.lang, a.lang_confidence, a.score, a.is_advert, a.cues, a.entities, a.cluster_id,"
+            " a.model_id, a.processed_at FROM analysis a JOIN posts p ON p.key = a.post_key"
+        ).fetchone()
+    places = {
+        "ly": {"name": "Libya", "lat": 27.0, "lon": 17.0},
+        "it": {"name": "Italy", "lat": 42.8, "lon": 12.8},
+    }
+    doc = build_doc(row, places)
+    assert doc["text_ar"] == "بلم من ليبيا" and "text_en" not in doc
+    assert doc["route"] == "Libya → Italy" and doc["origin_geo"] == {"lat": 27.0, "lon": 17.0}
+    assert doc["price_eur"] == 2760.0 and doc["price_currency"] == "USD"
+    assert doc["cluster_id"] == "cl-1" and doc["contacts"] == ["+218914473620"] and doc["cues"] == ["price"]
+    assert set(doc) - {"text_ar"} <= set(mapping()["properties"])
+    assert doc_hash(doc) == doc_hash(dict(reversed(list(doc.items()))))

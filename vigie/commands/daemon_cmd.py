@@ -1,0 +1,127 @@
+"""`vigie daemon`: run the scheduler in the foreground, or show what it is doing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from vigie.cli import load
+
+
+@click.group("daemon", invoke_without_command=True)
+@click.pass_context
+def daemon_group(ctx: click.Context) -> None:
+    """Crawl every source on its schedule, classify and index what comes in, check
+    removals and replay the Elasticsearch spool. Without a subcommand: `vigie daemon run`."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(run)
+
+
+@daemon_group.command("run")
+@click.option(
+    "--no-classify",
+    is_flag=True,
+    help="Only crawl: do not classify and index after each crawl (`vigie run --no-crawl` does it).",
+)
+@click.pass_context
+def run(ctx: click.Context, no_classify: bool) -> None:
+    """Run the scheduler in the foreground until SIGTERM or Ctrl-C.
+
+    Jobs: `crawl:<platform>:<channel>` per source (every `every_minutes`, or `cron`, else
+    daemon.crawl_every_minutes), `removal-checks` and, when Elasticsearch is configured,
+    `es-replay`. Schedules are kept in <data_dir>/jobs.sqlite across restarts; each job runs
+    `vigie` in a child process, its output in <data_dir>/logs/jobs/. One daemon per data
+    directory; configuration changes apply at the next start."""
+    from pipeline.daemon import Daemon
+
+    config = load(ctx)
+    obj = ctx.obj or {}
+    daemon = Daemon(
+        config,
+        obj.get("config_path"),
+        classify=not no_classify,
+        verbose=bool(obj.get("verbose")),
+    )
+    code = daemon.run(announce=lambda message: click.echo(message, err=True))
+    ctx.exit(code)
+
+
+def _ago(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    if seconds < 120:
+        return f"{seconds:.0f} s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min ago"
+    return f"{seconds / 3600:.1f} h ago"
+
+
+def _print(status: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=180)
+    daemon = status["daemon"]
+    if not daemon:
+        console.print(f"daemon: never started with this data directory ({status['status_file']} is absent)")
+    else:
+        line = (
+            f"daemon: [b]{daemon['state']}[/b], pid {daemon.get('pid')}, started {daemon.get('started_at')}, "
+            f"heartbeat {_ago(daemon.get('heartbeat_age_s'))}"
+        )
+        if daemon.get("stopped_at"):
+            line += f", stopped {daemon['stopped_at']}"
+        console.print(line)
+        for child in daemon.get("children", []):
+            console.print(
+                f"  running: {child['job']} {child.get('step')} (pid {child.get('pid')}, since {child.get('started_at')})"
+            )
+    jobs = Table(title=f"Jobs in {status['jobs_store']}")
+    for column in ("job", "schedule", "next run", "last outcome", "finished", "duration", "runs", "last error"):
+        jobs.add_column(column, justify="right" if column in ("duration", "runs") else "left")
+    for job in status["jobs"]:
+        outcome = job["last_outcome"] or "-"
+        if job.get("running_since"):
+            outcome += " (running)"
+        colour = {"ok": "green", "failed": "red", "timeout": "red"}.get(job["last_outcome"] or "")
+        jobs.add_row(
+            job["id"],
+            job["schedule"] or "",
+            job["next_run_time"] or "paused",
+            f"[{colour}]{outcome}[/{colour}]" if colour else outcome,
+            job["last_finished_at"] or "-",
+            f"{job['last_duration_s']:.1f} s" if job["last_duration_s"] is not None else "-",
+            f"{job['runs']} ({job['failures']} failed)",
+            job["last_error"] or job["last_note"] or "",
+        )
+    console.print(jobs)
+    sources = Table(title="Sources")
+    for column in ("source", "cursor", "resume below", "last success", "last error"):
+        sources.add_column(column)
+    for s in status["sources"]:
+        name = f"{s['platform']}:{s['channel']}" + ("" if s["configured"] else " (not configured)")
+        sources.add_row(
+            name,
+            str(s["cursor"] if s["cursor"] is not None else "-"),
+            str(s["pending_before"] or "-"),
+            s["last_success_at"] or "-",
+            s["last_error"] or "",
+        )
+    console.print(sources)
+
+
+@daemon_group.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Show the daemon (pid, heartbeat), each job's next run and last outcome, and each
+    source's last success and last error."""
+    from pipeline.daemon import read_status
+
+    report = read_status(load(ctx))
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2, default=str))
+    else:
+        _print(report)

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import json
+
+import click
+
+from vigie.cli import load
+
+
+@click.command("links")
+@click.option("--min-shared", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def links(ctx: click.Context, min_shared: int, as_json: bool) -> None:
+    """Channels whose flagged posts share a phone number, handle or messenger link."""
+    from pipeline.reposts import channels_sharing_contacts
+    from vigie.store import Store
+
+    with Store(load(ctx).store_path()) as store:
+        pairs = channels_sharing_contacts(store, min_shared)
+    if as_json:
+        click.echo(json.dumps(pairs, ensure_ascii=False, indent=1))
+        return
+    for pair in pairs:
+        click.echo(f"{' ↔ '.join(pair['channels'])}: {pair['shared']} shared ({', '.join(pair['contacts'][:5])})")
+    if not pairs:
+        click.echo("no channels share contacts")

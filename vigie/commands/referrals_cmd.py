@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from vigie.cli import load
+
+
+@click.group("referrals")
+def referrals_group() -> None:
+    """Export notices for platforms, verify removals, publish statistics."""
+
+
+@referrals_group.command("export")
+@click.option("--platform", type=click.Choice(["telegram", "meta", "tiktok", "x", "youtube"]), required=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json", "dsa"]),
+    default="dsa",
+    show_default=True,
+    help="csv: a row per URL; json: notices; dsa: an email-ready Article 16 notice per cluster (+ JSON).",
+)
+@click.option("--out", type=click.Path(file_okay=False), help="Directory (default: referrals.out_dir).")
+@click.option("--dry-run", is_flag=True, help="Show what would be exported; write and change nothing.")
+@click.pass_context
+def export_cmd(ctx: click.Context, platform: str, fmt: str, out: str | None, dry_run: bool) -> None:
+    """Export confirmed items not yet referred: one notice per repost cluster listing every
+    URL, with the DSA Article 16 elements and the evidence kept."""
+    from pipeline.referrals import export
+    from pipeline.run import reindex_if_configured
+    from vigie.store import Store
+
+    config = load(ctx)
+    out_dir = Path(out) if out else config.data_path() / config.referrals.out_dir
+    with Store(config.store_path()) as store:
+        result = export(store, config.referrals, platform, fmt, out_dir, dry_run=dry_run)
+    verb = "would export" if dry_run else "exported"
+    click.echo(
+        f"{verb} {len(result.notices)} notice(s), {result.items} URL(s) for {platform} (batch {result.batch_id})"
+    )
+    for notice in result.notices:
+        click.echo(
+            f"  {notice['notice_id']}: {len(notice['urls'])} URL(s), {notice['content_type']}; "
+            f"{notice['explanation'][:140]}…"
+        )
+    for path in result.files:
+        click.echo(f"  wrote {path}")
+    if not dry_run and result.notices:
+        reindex_if_configured(config)
+
+
+@referrals_group.command("check")
+@click.option("--base-url", help="Telegram preview host (mirrors, tests).")
+@click.option("--force", is_flag=True, help="Check every referred item now, however recently checked.")
+@click.pass_context
+def check(ctx: click.Context, base_url: str | None, force: bool) -> None:
+    """Re-crawl referred posts and record whether each was removed or is still online."""
+    from pipeline.referrals import check_removals
+    from pipeline.run import reindex_if_configured
+    from vigie.store import Store
+
+    config = load(ctx)
+    with Store(config.store_path()) as store:
+        report = check_removals(store, config, base_url=base_url, force=force)
+    click.echo(
+        f"checked {report.checked}: {report.removed} removed, {report.online} still online, "
+        f"{len(report.errors)} errors"
+    )
+    for error in report.errors[:20]:
+        click.echo(f"  error: {error}", err=True)
+    if report.checked:
+        reindex_if_configured(config)
+
+
+@referrals_group.command("stats")
+@click.option("--period", help="YYYY or YYYY-MM of the referral date (default: all).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def stats_cmd(ctx: click.Context, period: str | None, as_json: bool) -> None:
+    """Notices by platform, content type and outcome, and median time to removal."""
+    from pipeline.referrals import stats
+    from vigie.store import Store
+
+    if period and not (len(period) in (4, 7) and period[:4].isdigit()):
+        raise click.BadParameter(f"{period!r}: expected YYYY or YYYY-MM", param_hint="--period")
+    with Store(load(ctx).store_path()) as store:
+        figures = stats(store, period)
+    if as_json:
+        click.echo(json.dumps(figures, ensure_ascii=False, indent=1))
+        return
+    table = Table(
+        title=f"Referrals {figures['period']}: {figures['notices']} notices, {figures['items']} URLs; "
+        f"median time to removal {figures['median_hours_to_removal']} h"
+    )
+    for col in (
+        "platform",
+        "notices",
+        "URLs",
+        "content types",
+        "removed",
+        "online",
+        "pending",
+        "removal rate",
+        "median hours",
+    ):
+        table.add_column(col)
+    for platform, p in sorted(figures["by_platform"].items()):
+        types = ", ".join(f"{k} {v}" for k, v in sorted(p["by_content_type"].items()))
+        rate = f"{p['removal_rate']:.0%}" if p["removal_rate"] is not None else "-"
+        table.add_row(
+            platform,
+            str(p["notices"]),
+            str(p["items"]),
+            types,
+            str(p["outcomes"]["removed"]),
+            str(p["outcomes"]["online"]),
+            str(p["outcomes"]["pending"]),
+            rate,
+            str(p["median_hours_to_removal"] or "-"),
+        )
+    Console(width=160).print(table)
