@@ -190,8 +190,11 @@ def finetune_encoder(config: TrainConfig, base_dir: Path, train: list[Example], 
             step += 1
             if step % 25 == 0:
                 rate = step / (time.time() - started)
-                print(f"fine-tuning: step {step}/{steps}, loss {float(loss.detach()):.4f}, "
-                      f"{(steps - step) / rate / 60:.1f} min left", flush=True)
+                print(
+                    f"fine-tuning: step {step}/{steps}, loss {float(loss.detach()):.4f}, "
+                    f"{(steps - step) / rate / 60:.1f} min left",
+                    flush=True,
+                )
         print(
             f"fine-tuning: epoch {epoch + 1}/{config.epochs} done, last loss {float(loss.detach()):.4f}",
             flush=True,

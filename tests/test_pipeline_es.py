@@ -46,7 +46,9 @@ def test_demo_indexes_every_flagged_post_with_entities_and_clusters(tmp_path, es
         "demo", "--data-dir", str(tmp_path), timeout=600, env={"VIGIE_ES_URL": es_url}, check=True
     )
     assert "referral candidates:" in result.stdout and "(equal)" in result.stdout
-    links = json.loads(run_vigie("links", "--json", config=write_config(tmp_path, "demo.db"), check=True).stdout)
+    links = json.loads(
+        run_vigie("links", "--json", config=write_config(tmp_path, "demo.db"), check=True).stdout
+    )
     assert any("telegram:rebaz_safar_uk" in link["channels"] for link in links)
     store_path = tmp_path / "demo.db"
     es = Elasticsearch(es_url)

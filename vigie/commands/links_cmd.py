@@ -22,6 +22,8 @@ def links(ctx: click.Context, min_shared: int, as_json: bool) -> None:
         click.echo(json.dumps(pairs, ensure_ascii=False, indent=1))
         return
     for pair in pairs:
-        click.echo(f"{' ↔ '.join(pair['channels'])}: {pair['shared']} shared ({', '.join(pair['contacts'][:5])})")
+        click.echo(
+            f"{' ↔ '.join(pair['channels'])}: {pair['shared']} shared ({', '.join(pair['contacts'][:5])})"
+        )
     if not pairs:
         click.echo("no channels share contacts")

@@ -96,7 +96,9 @@ def print_metrics(metrics: dict[str, Any], split: str) -> None:
     help="At most this many items per split (smoke runs).",
 )
 @click.option(
-    "--include-reviewed", is_flag=True, help="Add analysts' review decisions from the store to the train split."
+    "--include-reviewed",
+    is_flag=True,
+    help="Add analysts' review decisions from the store to the train split.",
 )
 @click.option(
     "--if-stale", is_flag=True, help="Do nothing if a classifier from the same corpus and settings exists."
