@@ -6,7 +6,7 @@ torch and transformers are imported here only, when an Encoder is made.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +14,13 @@ if TYPE_CHECKING:
     import numpy as np
 
 PREFIX = "query: "  # how e5 was trained for classification-style inputs
+
+
+def length_batches(texts: Sequence[str], size: int) -> Iterator[list[int]]:
+    """Indices of `texts` in batches of similar length, so little is spent on padding."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    for start in range(0, len(order), size):
+        yield order[start : start + size]
 
 
 class Encoder:
@@ -49,11 +56,8 @@ class Encoder:
 
         torch = self.torch
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        # Batches of similar length waste little on padding.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start : start + self.batch_size]
+            for idx in length_batches(texts, self.batch_size):
                 batch = self.tokenizer(
                     [PREFIX + texts[i] for i in idx],
                     padding=True,

@@ -35,18 +35,19 @@ def macro_f1(labels: Sequence[int], preds: Sequence[int]) -> float:
 
 
 def choose_threshold(labels: Sequence[int], scores: Sequence[float], min_precision: float = 0.95) -> float:
-    """The lowest score threshold whose precision reaches `min_precision` (most recall);
-    if none does, the threshold with the best precision."""
+    """The threshold whose precision reaches `min_precision` with the most recall (ties:
+    the better precision); if none does, the threshold with the best precision."""
     candidates = sorted(set(scores))
-    best: tuple[float, float] | None = None
+    best: tuple[float, float, float] | None = None
     fallback = (0.5, -1.0)
     for t in candidates:
         preds = [1 if s >= t else 0 for s in scores]
         m = prf(labels, preds)
         if m["tp"] == 0:
             continue
-        if float(m["precision"]) >= min_precision and (best is None or float(m["recall"]) > best[1]):
-            best = (t, float(m["recall"]))
+        quality = (float(m["recall"]), float(m["precision"]))
+        if float(m["precision"]) >= min_precision and (best is None or quality > best[1:]):
+            best = (t, *quality)
         if float(m["precision"]) > fallback[1]:
             fallback = (t, float(m["precision"]))
     return round(best[0] if best else fallback[0], 6)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from classifier.encoder import PREFIX
+from classifier.encoder import PREFIX, length_batches
 from vigie.paths import cache_root
 
 if TYPE_CHECKING:
@@ -82,9 +82,7 @@ class OnnxEncoder:
         import numpy as np
 
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
+        for idx in length_batches(texts, self.batch_size):
             batch = self.tokenizer(
                 [PREFIX + texts[i] for i in idx],
                 padding=True,

@@ -91,7 +91,7 @@ class TrainConfig:
 
 
 # Bump when training changes what a given corpus and config produce.
-TRAIN_VERSION = 2
+TRAIN_VERSION = 3
 
 
 def fingerprint(config: TrainConfig) -> str:

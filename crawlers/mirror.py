@@ -296,7 +296,10 @@ class Mirror:
                     self.send_header(key, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client went away (a crawler killed mid-request)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

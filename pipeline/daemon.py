@@ -10,11 +10,12 @@ crashing or hanging step must never take the daemon with it:
 - `removal-checks`: `vigie referrals check`, when this Vigie has that command;
 - `es-replay`: `vigie es replay`, when Elasticsearch is configured.
 
-Crawls run one at a time (one request at a time per domain holds across sources too) and so
-do classifications. A child runs in its own process group: a timeout or a shutdown sends it
-SIGTERM, then SIGKILL after a grace period. On Linux a child also dies with the daemon
-(PR_SET_PDEATHSIG), so a daemon killed with SIGKILL leaves no crawl behind to race the next
-one; children recorded by a daemon that died are killed when the next one starts.
+Crawls and removal checks run one at a time, in the order they came due (one request at a
+time per domain holds across sources too), and so do classifications. A child runs in its own
+process group: a timeout or a shutdown sends it SIGTERM, then SIGKILL after a grace period. On
+Linux a child also dies with the daemon (PR_SET_PDEATHSIG), so a daemon killed with SIGKILL
+leaves no crawl behind to race the next one; children recorded by a daemon that died anyway
+are killed when the next one starts.
 
 What the daemon is doing goes to `<data_dir>/daemon-status.json` (written atomically): pid,
 heartbeat, each job's last outcome and the children running. `vigie daemon status` reads it
@@ -36,13 +37,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import IO, Any
 
-from vigie.config import VigieConfig
+from vigie.config import SourceConfig, VigieConfig
 from vigie.errors import ConfigurationError, VigieError
 
 log = logging.getLogger("vigie.daemon")
@@ -245,10 +247,14 @@ class StatusBook:
         self.data.setdefault("children", {})
 
     def save(self) -> None:
+        """Best effort: a full disk must not stop the jobs, only what status shows."""
         with self.lock:
             tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(self.data, ensure_ascii=False, indent=1), encoding="utf-8")
-            os.replace(tmp, self.path)
+            try:
+                tmp.write_text(json.dumps(self.data, ensure_ascii=False, indent=1), encoding="utf-8")
+                os.replace(tmp, self.path)
+            except OSError as exc:
+                log.warning("cannot write %s: %s", self.path, exc)
 
     @contextlib.contextmanager
     def change(self) -> Iterator[dict[str, Any]]:
@@ -312,6 +318,35 @@ def _cmdline(pid: int) -> list[str] | None:
     except OSError:
         return None
     return [part.decode("utf-8", "replace") for part in raw.split(b"\0") if part]
+
+
+class FairLock:
+    """A lock taken in the order it was asked for, so no source starves behind another;
+    a waiter gives up when `give_up` is set."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._waiting: deque[object] = deque()
+        self._held = False
+
+    def acquire(self, give_up: threading.Event) -> bool:
+        me = object()
+        with self._cond:
+            self._waiting.append(me)
+            while self._held or self._waiting[0] is not me:
+                if give_up.is_set():
+                    self._waiting.remove(me)
+                    self._cond.notify_all()
+                    return False
+                self._cond.wait(POLL_SECONDS)
+            self._waiting.popleft()
+            self._held = True
+            return True
+
+    def release(self) -> None:
+        with self._cond:
+            self._held = False
+            self._cond.notify_all()
 
 
 @dataclass
@@ -410,15 +445,15 @@ class Daemon:
         self.tz = timezone_of(config)
         self.specs = job_specs(config)
         self.timeout = float(config.daemon.job_timeout_seconds)
-        self.sources = {crawl_job_id(s.platform, s.channel): s for s in config.sources}
+        self.sources: dict[str, SourceConfig] = {}
+        for source in config.sources:  # a source listed twice: its first entry, as in job_specs
+            self.sources.setdefault(crawl_job_id(source.platform, source.channel), source)
         self.stopping = threading.Event()
         self.hurry = threading.Event()  # a second signal: no grace for children
         self.halt = threading.Event()  # stops the heartbeat
         self.started = threading.Event()
-        self.crawl_lock = threading.Lock()
-        self.classify_lock = threading.Lock()
-        self.children_lock = threading.Lock()
-        self.children: dict[str, Child] = {}
+        self.crawl_lock = FairLock()  # one crawl (or removal check) at a time: polite to the platform
+        self.classify_lock = FairLock()
         self.last_classify_ok: float | None = None  # monotonic start of the last good classification
         self.startup_error: BaseException | None = None
         self.shutdown_thread: threading.Thread | None = None
@@ -445,12 +480,14 @@ class Daemon:
         try:
             self.status = StatusBook(self.paths.status)
             self._reap_orphans()
+            self._prepare_store()
             with self.status.change() as data:
                 data["daemon"] = {
                     "pid": os.getpid(),
                     "started_at": utcnow(),
                     "heartbeat_at": utcnow(),
                     "stopped_at": None,
+                    "jobs_synced_at": None,
                     "config_path": self.config_path,
                     "data_dir": str(self.paths.data_dir),
                     "jobs_store": str(self.paths.jobs),
@@ -543,13 +580,15 @@ class Daemon:
             while process_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
 
+    def _prepare_store(self) -> None:
+        """Create or migrate the store here, once: children started together would race to."""
+        from vigie.store import Store
+
+        with Store(self.config.store_path()):
+            pass
+
     def _make_scheduler(self) -> Any:
-        from apscheduler.events import (
-            EVENT_JOB_ERROR,
-            EVENT_JOB_MAX_INSTANCES,
-            EVENT_JOB_MISSED,
-            EVENT_SCHEDULER_STARTED,
-        )
+        from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, EVENT_SCHEDULER_STARTED
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
         from apscheduler.schedulers.blocking import BlockingScheduler
@@ -566,9 +605,7 @@ class Daemon:
             timezone=self.tz,
         )
         scheduler.add_listener(self._on_started, EVENT_SCHEDULER_STARTED)
-        scheduler.add_listener(
-            self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
-        )
+        scheduler.add_listener(self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
         return scheduler
 
     def _on_started(self, event: Any) -> None:
@@ -624,24 +661,23 @@ class Daemon:
                 entry = self.status.job(spec.id)
                 entry.update(name=spec.name, schedule=spec.schedule, log=str(self.paths.job_log(spec.id)))
                 entry.pop("running_since", None)
+            data["daemon"]["jobs_synced_at"] = utcnow()  # the job store matches the configuration
 
     def _on_job_event(self, event: Any) -> None:
-        from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED
+        from apscheduler.events import EVENT_JOB_ERROR
 
         if event.code == EVENT_JOB_ERROR:  # recorded as failed by `_job`; the daemon goes on
             log.error("job %s raised %s: %s", event.job_id, type(event.exception).__name__, event.exception)
-        elif event.code == EVENT_JOB_MISSED:
-            log.warning(
-                "job %s missed its run at %s (more than %d s late); it runs at its next time",
-                event.job_id,
-                event.scheduled_run_time,
-                self.config.daemon.misfire_grace_seconds,
-            )
-            if self.status is not None:
-                with self.status.change():
-                    self.status.job(event.job_id)["last_missed_at"] = utcnow()
-        else:
-            log.info("job %s still running at its next time: that run is skipped", event.job_id)
+            return
+        log.warning(
+            "job %s missed its run at %s (more than %d s late); it runs at its next time",
+            event.job_id,
+            event.scheduled_run_time,
+            self.config.daemon.misfire_grace_seconds,
+        )
+        if self.status is not None:
+            with self.status.change():
+                self.status.job(event.job_id)["last_missed_at"] = utcnow()
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         name = signal.Signals(signum).name
@@ -700,8 +736,6 @@ class Daemon:
                 preexec_fn=self.preexec,  # one prctl call: safe enough after fork
             )
         child = Child(job_id, step, argv, proc)
-        with self.children_lock:
-            self.children[job_id] = child
         with self.status.change() as data:
             data["children"][job_id] = {
                 "pid": proc.pid,
@@ -730,8 +764,6 @@ class Daemon:
                 elif self.hurry.is_set() or now - child.term_at >= STOP_GRACE_SECONDS:
                     child.kill()
         finally:
-            with self.children_lock:
-                self.children.pop(job_id, None)
             with self.status.change() as data:
                 data["children"].pop(job_id, None)
         duration = round(time.monotonic() - child.started, 3)
@@ -788,12 +820,11 @@ class Daemon:
         return None
 
     @contextlib.contextmanager
-    def _holding(self, lock: threading.Lock) -> Iterator[bool]:
+    def _holding(self, lock: FairLock) -> Iterator[bool]:
         """Hold `lock`, giving up (False) if the daemon starts stopping meanwhile."""
-        while not lock.acquire(timeout=POLL_SECONDS):
-            if self.stopping.is_set():
-                yield False
-                return
+        if not lock.acquire(self.stopping):
+            yield False
+            return
         try:
             yield True
         finally:
@@ -903,7 +934,9 @@ class Daemon:
         with self._job(REMOVAL_CHECKS) as steps:
             probe = self.run_child(REMOVAL_CHECKS, "probe", ["referrals", "check", "--help"], timeout=120)
             if probe.outcome == "ok":
-                steps.append(self.run_child(REMOVAL_CHECKS, "check", ["referrals", "check"]))
+                with self._holding(self.crawl_lock) as held:  # it fetches the platform's pages too
+                    if held:
+                        steps.append(self.run_child(REMOVAL_CHECKS, "check", ["referrals", "check"]))
             elif probe.outcome == "failed" and probe.exit_code == 2:  # click: no such command
                 note = "`vigie referrals check` is not available in this Vigie"
                 log.info("removal checks skipped: %s", note)

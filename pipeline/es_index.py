@@ -351,7 +351,8 @@ def _actions_to_send(store: Store, config: ElasticsearchConfig) -> Iterator[tupl
         " WHERE (a.is_advert = 1) OR (a.is_advert = 0 AND a.indexed_sha256 IS NOT NULL)"
     )
     for row in rows:
-        index = index_for(config, row["published_at"])
+        # The month a post is filed under never changes: its date, else when it was first seen.
+        index = index_for(config, row["published_at"] or row["first_seen"])
         if not row["is_advert"]:
             yield "", {"_op_type": "delete", "_index": index, "_id": row["key"]}
             continue
@@ -379,6 +380,7 @@ def _send(
     report: IndexReport,
     from_spool: dict[str, int],
 ) -> None:
+    from elasticsearch import TransportError
     from elasticsearch.helpers import streaming_bulk
 
     by_id = {action["_id"]: (digest, action) for digest, action in actions}
@@ -392,41 +394,64 @@ def _send(
         raise_on_error=False,
         raise_on_exception=False,
     )
-    for ok, item in results:
-        op, info = next(iter(item.items()))
-        doc_id = info.get("_id")
-        digest, action = by_id[doc_id]
-        status = info.get("status", 0)
-        if ok or (op == "delete" and status == 404):
-            with store.transaction():
-                store.db.execute(
-                    "UPDATE analysis SET indexed_sha256 = ? WHERE post_key = ?", (digest or None, doc_id)
-                )
-                store.db.execute("DELETE FROM spool WHERE doc_id = ?", (doc_id,))
-            if doc_id in from_spool:
-                report.replayed += 1
-            elif op == "delete":
-                report.deleted += 1
-            else:
-                report.indexed += 1
+    answered: set[str] = set()
+    try:
+        for ok, item in results:
+            op, info = next(iter(item.items()))
+            answered.add(info.get("_id"))
+            _record(store, by_id, op, info, ok, report, from_spool)
+    except TransportError as exc:
+        # The cluster went away mid-run: everything it did not acknowledge waits in the spool.
+        reason = f"{type(exc).__name__}: {exc}"
+        for doc_id, (_, action) in by_id.items():
+            if doc_id not in answered:
+                info = {"_id": doc_id, "status": 0, "error": {"reason": reason}}
+                _record(store, by_id, action["_op_type"], info, False, report, from_spool)
+
+
+def _record(
+    store: Store,
+    by_id: dict[str, tuple[str, dict[str, Any]]],
+    op: str,
+    info: dict[str, Any],
+    ok: bool,
+    report: IndexReport,
+    from_spool: dict[str, int],
+) -> None:
+    """Write down what the cluster said about one document: acknowledged, or spooled."""
+    doc_id = info.get("_id", "")
+    digest, action = by_id[doc_id]
+    status = info.get("status", 0)
+    if ok or (op == "delete" and status == 404):
+        with store.transaction():
+            store.db.execute(
+                "UPDATE analysis SET indexed_sha256 = ? WHERE post_key = ?", (digest or None, doc_id)
+            )
+            store.db.execute("DELETE FROM spool WHERE doc_id = ?", (doc_id,))
+        if doc_id in from_spool:
+            report.replayed += 1
+        elif op == "delete":
+            report.deleted += 1
         else:
-            error = info.get("error") or info.get("exception") or f"HTTP {status}"
-            reason = error.get("reason", str(error)) if isinstance(error, dict) else str(error)
-            with store.transaction():
-                store.db.execute("DELETE FROM spool WHERE doc_id = ?", (doc_id,))
-                store.db.execute(
-                    "INSERT INTO spool (doc_id, action, body, error, created_at) VALUES (?, ?, ?, ?, ?)",
-                    (
-                        doc_id,
-                        op,
-                        json.dumps({"digest": digest, "action": action}, ensure_ascii=False),
-                        reason[:500],
-                        utcnow(),
-                    ),
-                )
-            report.spooled += 1
-            if len(report.errors) < 20:
-                report.errors.append(f"{doc_id}: {reason[:200]}")
+            report.indexed += 1
+    else:
+        error = info.get("error") or info.get("exception") or f"HTTP {status}"
+        reason = error.get("reason", str(error)) if isinstance(error, dict) else str(error)
+        with store.transaction():
+            store.db.execute("DELETE FROM spool WHERE doc_id = ?", (doc_id,))
+            store.db.execute(
+                "INSERT INTO spool (doc_id, action, body, error, created_at) VALUES (?, ?, ?, ?, ?)",
+                (
+                    doc_id,
+                    op,
+                    json.dumps({"digest": digest, "action": action}, ensure_ascii=False),
+                    reason[:500],
+                    utcnow(),
+                ),
+            )
+        report.spooled += 1
+        if len(report.errors) < 20:
+            report.errors.append(f"{doc_id}: {reason[:200]}")
 
 
 def spooled(store: Store) -> list[tuple[str, dict[str, Any]]]:

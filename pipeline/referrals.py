@@ -94,7 +94,7 @@ def content_type(cues: list[dict[str, Any]]) -> str:
 # -- review ---------------------------------------------------------------------------
 
 
-def review_queue(store: Store, limit: int = 50, include_decided: bool = False) -> list[dict[str, Any]]:
+def review_queue(store: Store, limit: int | None = 50, include_decided: bool = False) -> list[dict[str, Any]]:
     """Flagged clusters (a post without a cluster is its own), highest score first."""
     rows = store.db.execute(
         "SELECT a.post_key, a.cluster_id, a.score, a.lang, a.cues, a.entities, p.url, p.channel, p.platform,"
@@ -112,6 +112,7 @@ def review_queue(store: Store, limit: int = 50, include_decided: bool = False) -
                 "score": r["score"],
                 "posts": [],
                 "contacts": set(),
+                "routes": set(),
                 "cues": set(),
                 "example": r["text"],
                 "status": r["status"] or "new",
@@ -127,11 +128,14 @@ def review_queue(store: Store, limit: int = 50, include_decided: bool = False) -
                 "published_at": r["published_at"],
             }
         )
-        g["contacts"] |= set(json.loads(r["entities"] or "{}").get("contacts", []))
+        entities = json.loads(r["entities"] or "{}")
+        g["contacts"] |= set(entities.get("contacts", []))
+        if entities.get("origin") or entities.get("destination"):
+            g["routes"].add(f"{entities.get('origin') or '?'} → {entities.get('destination') or '?'}")
         g["cues"] |= {c["cue"] for c in json.loads(r["cues"] or "[]")}
     out = sorted(groups.values(), key=lambda g: -g["score"])[:limit]
     for g in out:
-        g["contacts"], g["cues"] = sorted(g["contacts"]), sorted(g["cues"])
+        g["contacts"], g["routes"], g["cues"] = sorted(g["contacts"]), sorted(g["routes"]), sorted(g["cues"])
     return out
 
 

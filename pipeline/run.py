@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,49 +108,18 @@ def index(config: VigieConfig, store: Store, report: RunReport) -> None:
 
 
 def referral_candidates(config: VigieConfig, out: Path) -> int:
-    """Flagged posts grouped by repost cluster, each with every URL, cues and contacts: what
-    an analyst reviews before referring. Returns the number of clusters written."""
+    """Flagged posts grouped by repost cluster, each with every URL, contacts, routes and
+    cues: what an analyst reviews before referring. Returns the number of clusters written."""
+    from pipeline.referrals import review_queue
+
     with Store(config.store_path()) as store:
-        rows = store.db.execute(
-            "SELECT p.key, p.url, p.channel, p.published_at, p.text, a.score, a.lang, a.cues, a.entities,"
-            " a.cluster_id FROM analysis a JOIN posts p ON p.key = a.post_key WHERE a.is_advert = 1"
-            " ORDER BY a.cluster_id, p.published_at"
-        ).fetchall()
-    clusters: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        entities = json.loads(r["entities"] or "{}")
-        c = clusters.setdefault(
-            r["cluster_id"] or r["key"],
-            {
-                "cluster_id": r["cluster_id"],
-                "max_score": 0.0,
-                "urls": [],
-                "channels": [],
-                "languages": Counter(),
-                "contacts": [],
-                "routes": [],
-                "cues": Counter(),
-                "first_seen": r["published_at"],
-                "example": r["text"],
-            },
-        )
-        c["max_score"] = max(c["max_score"], r["score"])
-        c["urls"].append(r["url"])
-        c["channels"] = sorted(set(c["channels"]) | {r["channel"]})
-        c["languages"][r["lang"]] += 1
-        c["contacts"] = sorted(set(c["contacts"]) | set(entities.get("contacts", [])))
-        if entities.get("origin") or entities.get("destination"):
-            route = f"{entities.get('origin') or '?'} → {entities.get('destination') or '?'}"
-            c["routes"] = sorted(set(c["routes"]) | {route})
-        for cue in json.loads(r["cues"] or "[]"):
-            c["cues"][cue["cue"]] += 1
-    ordered = sorted(clusters.values(), key=lambda c: -c["max_score"])
-    for c in ordered:
-        c["languages"] = dict(c["languages"])
-        c["cues"] = [name for name, _ in c["cues"].most_common()]
+        clusters = review_queue(store, limit=None, include_decided=True)
+    for cluster in clusters:
+        cluster["urls"] = [post["url"] for post in cluster["posts"]]
+        cluster["channels"] = sorted({post["channel"] for post in cluster["posts"]})
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"clusters": ordered}, ensure_ascii=False, indent=1), encoding="utf-8")
-    return len(ordered)
+    out.write_text(json.dumps({"clusters": clusters}, ensure_ascii=False, indent=1), encoding="utf-8")
+    return len(clusters)
 
 
 def reindex_if_configured(config: VigieConfig) -> None:

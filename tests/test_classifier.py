@@ -109,7 +109,7 @@ def test_classify_jsonl_with_empty_and_huge_posts(shipped, tmp_path: Path):
         {"id": 1, "text": ADVERT, "source": "kept as is"},
         {"id": "two", "text": ""},
         {"id": 3, "text": WARNING},
-        {"id": 4, "text": ("ሰላም " + WARNING + " ") * 600},  # ~100 KB
+        {"id": 4, "text": ("ሰላም " + WARNING + " ") * 900},  # ~100 KB
     ]
     src = tmp_path / "in.jsonl"
     src.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")

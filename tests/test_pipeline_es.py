@@ -104,16 +104,19 @@ def test_reindexing_keeps_review_state(tmp_path, es_url, demo_store, shipped):
     setup(es, config)
     with Store(store_path) as store:
         sync(store, es, config)
-        key, url, text, channel, post_id = store.db.execute(
-            "SELECT p.key, p.url, p.text, p.channel, p.post_id FROM posts p JOIN analysis a ON a.post_key = p.key"
+        es.indices.refresh(index="vigie-posts")
+        key, url, text, channel, post_id, published = store.db.execute(
+            "SELECT p.key, p.url, p.text, p.channel, p.post_id, p.published_at FROM posts p"
+            " JOIN analysis a ON a.post_key = p.key"
             " WHERE a.is_advert = 1 ORDER BY p.key LIMIT 1"
         ).fetchone()
         index = es.search(index="vigie-posts", query={"ids": {"values": [key]}})["hits"]["hits"][0]["_index"]
         es.update(index=index, id=key, doc={"referral_status": "confirmed"}, refresh=True)
         edited = text + "\n📞 new number +44 7700 900777"
-        store.upsert_posts([Post("telegram", channel, post_id, url, edited, None, edited=True)])
+        store.upsert_posts([Post("telegram", channel, post_id, url, edited, published, edited=True)])
         process(store, shipped)
         result = sync(store, es, config)
+    es.indices.refresh(index="vigie-posts")
     assert result.indexed >= 1
     doc = es.get(index=index, id=key)["_source"]
     assert doc["referral_status"] == "confirmed" and "+447700900777" in doc["phones"]
@@ -122,18 +125,17 @@ def test_reindexing_keeps_review_state(tmp_path, es_url, demo_store, shipped):
 def test_node_dying_mid_run_loses_nothing(tmp_path, es_url, es_node, demo_store):
     store_path = copy_store(demo_store, tmp_path)
     config = ElasticsearchConfig(chunk_size=10, max_retries=0, timeout=5)
-    es = Elasticsearch(es_url, request_timeout=5, max_retries=0)
-    setup(es, config)
     calls = {"n": 0}
-    real_bulk = es.bulk
 
-    def bulk_then_die(*args, **kwargs):  # the node goes down right after the first bulk request
-        calls["n"] += 1
-        if calls["n"] == 2:
-            es_node.stop()
-        return real_bulk(*args, **kwargs)
+    class DyingElasticsearch(Elasticsearch):
+        def bulk(self, *args, **kwargs):  # type: ignore[no-untyped-def,override]
+            calls["n"] += 1
+            if calls["n"] == 2:  # the node goes down right after the first bulk request
+                es_node.stop()
+            return super().bulk(*args, **kwargs)
 
-    es.bulk = bulk_then_die  # type: ignore[method-assign]
+    es = DyingElasticsearch(es_url, request_timeout=5, max_retries=0)
+    setup(es, config)
     with Store(store_path) as store:
         report = sync(store, es, config)
         assert report.indexed == 10 and report.spooled == flagged(store_path) - 10
@@ -174,10 +176,10 @@ def test_rejected_items_wait_in_the_spool_with_their_error(tmp_path, es_url, dem
         bad = f"vigie-posts-{sorted(months)[0]}"
         # An index made by hand with a conflicting mapping rejects our documents one by one.
         es.indices.create(
-            index=bad, mappings={"dynamic": "strict", "properties": {"price_eur": {"type": "date"}}}
+            index=bad, mappings={"properties": {"channel": {"type": "long"}}}
         )
         report = sync(store, es, config)
-        assert report.spooled > 0 and any("strict" in e or "mapping" in e for e in report.errors)
+        assert report.spooled > 0 and any("channel" in e for e in report.errors), report.errors
         rows = store.db.execute("SELECT error FROM spool").fetchall()
         assert len(rows) == report.spooled and all(r[0] for r in rows)
         es.indices.delete(index=bad)

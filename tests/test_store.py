@@ -143,3 +143,19 @@ def test_not_a_database_is_a_clear_error(tmp_path):
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError, match="cannot open the store"):
         Store(path)
+
+
+def test_concurrent_first_opens_migrate_once(tmp_path):
+    import subprocess
+    import sys
+
+    code = "import sys; from vigie.store import Store; Store(sys.argv[1]).close()"
+    path = str(tmp_path / "race.db")
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, path], stderr=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), errors
+    with Store(path) as store:
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

@@ -217,19 +217,28 @@ class Store:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: cannot open the store: {exc}") from None
+
+    def _migrate(self) -> None:
+        """Create or upgrade the schema. The version is read inside the write lock, so two
+        processes opening a new store at once do not both migrate it."""
+        with self.transaction():
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise StoreError(
                     f"{self.path}: written by a newer Vigie (schema {version}, this one knows "
                     f"{SCHEMA_VERSION}); upgrade Vigie or use another store.path"
                 )
-            if version == 0:
-                self.db.executescript(_SCHEMA)
-                version = 1
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                self.db.executescript(f"BEGIN; {_MIGRATIONS[target]}; PRAGMA user_version={target}; COMMIT;")
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: cannot open the store: {exc}") from None
+            steps = ([_SCHEMA] if version == 0 else []) + [
+                _MIGRATIONS[v] for v in range(max(version, 1) + 1, SCHEMA_VERSION + 1)
+            ]
+            for script in steps:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:
         self.db.close()

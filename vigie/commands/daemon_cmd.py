@@ -79,7 +79,16 @@ def _print(status: dict[str, Any]) -> None:
                 f"  running: {child['job']} {child.get('step')} (pid {child.get('pid')}, since {child.get('started_at')})"
             )
     jobs = Table(title=f"Jobs in {status['jobs_store']}")
-    for column in ("job", "schedule", "next run", "last outcome", "finished", "duration", "runs", "last error"):
+    for column in (
+        "job",
+        "schedule",
+        "next run",
+        "last outcome",
+        "finished",
+        "duration",
+        "runs",
+        "last error",
+    ):
         jobs.add_column(column, justify="right" if column in ("duration", "runs") else "left")
     for job in status["jobs"]:
         outcome = job["last_outcome"] or "-"
