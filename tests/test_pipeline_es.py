@@ -175,9 +175,7 @@ def test_rejected_items_wait_in_the_spool_with_their_error(tmp_path, es_url, dem
         }
         bad = f"vigie-posts-{sorted(months)[0]}"
         # An index made by hand with a conflicting mapping rejects our documents one by one.
-        es.indices.create(
-            index=bad, mappings={"properties": {"channel": {"type": "long"}}}
-        )
+        es.indices.create(index=bad, mappings={"properties": {"channel": {"type": "long"}}})
         report = sync(store, es, config)
         assert report.spooled > 0 and any("channel" in e for e in report.errors), report.errors
         rows = store.db.execute("SELECT error FROM spool").fetchall()
