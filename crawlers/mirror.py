@@ -7,6 +7,7 @@ misbehave on purpose (429s, missing "more" links, broken HTML, hidden channels).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html
 import json
@@ -296,10 +297,9 @@ class Mirror:
                     self.send_header(key, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                try:
+                # The client may be gone (a crawler killed mid-request): nothing to answer.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client went away (a crawler killed mid-request)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
