@@ -86,12 +86,38 @@ def _is_latin(phrase: str) -> bool:
     return all(not ch.isalpha() or "LATIN" in unicodedata.name(ch, "") for ch in phrase)
 
 
+def _trie(phrases: set[str]) -> str:
+    """One pattern matching any of `phrases`, shaped as a prefix tree: the regex engine
+    then reads each position once instead of trying thousands of alternatives."""
+    root: dict[str, Any] = {}
+    for phrase in phrases:
+        node = root
+        for ch in phrase:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict[str, Any]) -> str:
+        branches = [
+            (r"\s+" if ch == " " else re.escape(ch)) + build(child)
+            for ch, child in sorted(node.items())
+            if ch
+        ]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body  # greedy: the longest phrase wins
+
+    return build(root)
+
+
 def _phrase_regex(phrases: set[str]) -> re.Pattern[str] | None:
+    latin = {p for p in phrases if _is_latin(p)}
+    other = phrases - latin
     parts = []
-    for phrase in sorted(phrases, key=len, reverse=True):
-        body = re.escape(phrase).replace(r"\ ", r"\s+")
-        # Latin words need word boundaries; Arabic-script and Ge'ez words take prefixes.
-        parts.append(rf"(?<![^\W_]){body}(?![^\W_])" if _is_latin(phrase) else body)
+    if latin:  # Latin words need word boundaries; Arabic-script and Ge'ez words take prefixes.
+        parts.append(rf"(?<![^\W_])(?:{_trie(latin)})(?![^\W_])")
+    if other:
+        parts.append(f"(?:{_trie(other)})")
     return re.compile("|".join(parts)) if parts else None
 
 

@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 def weights_id(model_dir: Path) -> str:
     weights = Path(model_dir) / "model.safetensors"
     stat = weights.stat()
-    # Size and mtime identify a file we wrote ourselves well enough and cost nothing.
-    return hashlib.sha256(f"{weights.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    # Size and mtime identify a file we wrote ourselves well enough and cost nothing; they
+    # survive the rename that publishes a freshly trained model.
+    config = (Path(model_dir) / "config.json").read_bytes()
+    return hashlib.sha256(config + f":{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
 
 
 class EmbeddingCache:

@@ -88,12 +88,18 @@ class Head:
 
 
 class AdvertClassifier:
-    def __init__(self, directory: Path, meta: dict[str, Any], encoder: Encoder) -> None:
+    def __init__(
+        self, directory: Path, meta: dict[str, Any], encoder: Encoder, runtime: str = "torch"
+    ) -> None:
         self.directory = directory
         self.meta = meta
         self.encoder = encoder
-        self.head = Head(**meta["head"])
-        self.threshold = float(meta["threshold"])
+        self.runtime = runtime
+        # The head fitted to this runtime's vectors, when training made one.
+        fitted = meta.get("heads", {}).get(runtime)
+        head = {k: v for k, v in fitted.items() if k != "threshold"} if fitted else meta["head"]
+        self.head = Head(**head)
+        self.threshold = float(fitted["threshold"] if fitted else meta["threshold"])
         self.weights = self.head.cue_weights(encoder.dim)
 
     @classmethod
@@ -121,7 +127,7 @@ class AdvertClassifier:
             batch_size=batch_size,
             max_length=max_length or int(meta["max_length"]),
         )
-        return cls(Path(directory), meta, encoder)
+        return cls(Path(directory), meta, encoder, runtime)
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         clean = [normalize(t) for t in texts]

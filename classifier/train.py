@@ -59,6 +59,10 @@ class TrainConfig:
     )
     epochs: int = field(default=3, metadata={"help": "Fine-tuning epochs (mode=finetune)"})
     learning_rate: float = field(default=5e-5, metadata={"help": "Fine-tuning learning rate (mode=finetune)"})
+    runtimes: tuple[str, ...] = field(
+        default=("torch", "torch-int8", "onnx-int8"),
+        metadata={"help": "Runtimes to fit a head for (torch always); the int8 ones get their own head"},
+    )
     max_items: int = field(
         default=0, metadata={"help": "Use at most this many items per split (0: all); for smoke tests"}
     )
@@ -82,6 +86,8 @@ class TrainConfig:
             raise VigieError(
                 f"epochs = {self.epochs}, learning_rate = {self.learning_rate}: expected epochs >= 1, 0 < lr < 0.01"
             )
+        if unknown := [r for r in self.runtimes if r not in ("torch", "torch-int8", "onnx-int8")]:
+            raise VigieError(f"runtimes = {unknown}: expected torch, torch-int8 or onnx-int8")
         if self.max_items < 0:
             raise VigieError(f"max_items = {self.max_items}: expected >= 0")
 
@@ -91,7 +97,7 @@ class TrainConfig:
 
 
 # Bump when training changes what a given corpus and config produce.
-TRAIN_VERSION = 3
+TRAIN_VERSION = 5
 
 
 def fingerprint(config: TrainConfig) -> str:
@@ -242,7 +248,7 @@ def main(config: TrainConfig) -> dict[str, Any]:
     seed_everything(config.seed)
     from classifier.base_model import resolve_base_model
     from classifier.embeddings import EmbeddingCache
-    from classifier.encoder import Encoder
+    from classifier.encoder import Encoder, make_encoder
     from classifier.model import Head
 
     splits = _splits(config)
@@ -257,33 +263,54 @@ def main(config: TrainConfig) -> dict[str, Any]:
             if config.mode == "finetune"
             else base_dir
         )
-        encoder = Encoder(encoder_dir, max_length=config.max_length, batch_size=config.batch_size)
-        cache = EmbeddingCache(cache_root() / "embeddings.sqlite")
-        matrices = {}
-        for name, items in splits.items():
-            texts = [normalize(ex.text) for ex in items]
-            cues, _ = cue_matrix(texts)
-            matrices[name] = features(cache.embed(encoder, texts), cues)
-        cache.close()
+        texts = {name: [normalize(ex.text) for ex in items] for name, items in splits.items()}
+        cues = {name: cue_matrix(texts[name])[0] for name in splits}
         labels = {name: [ex.label for ex in items] for name, items in splits.items()}
-        fitted = _fit_head(matrices["train"], labels["train"], matrices["dev"], labels["dev"], config)
-        head = Head(fitted["coef"], fitted["intercept"], fitted["platt_a"], fitted["platt_b"])
-        scores = {name: head.scores(matrices[name]) for name in splits}
-        threshold = choose_threshold(labels["dev"], scores["dev"], config.min_precision)
 
-        def rows(name: str) -> list[dict[str, Any]]:
+        def rows(name: str, scores: list[float]) -> list[dict[str, Any]]:
             return [
                 {"label": ex.label, "score": s, "lang": ex.lang, "kind": ex.kind}
-                for ex, s in zip(splits[name], scores[name], strict=True)
+                for ex, s in zip(splits[name], scores, strict=True)
             ]
 
+        # A head per runtime: int8 encoders give slightly different vectors, and a head fitted
+        # to them keeps the quantised runtimes as accurate as float32.
+        heads: dict[str, dict[str, Any]] = {}
+        runtime_metrics: dict[str, dict[str, Any]] = {}
+        for runtime in ("torch", *[r for r in config.runtimes if r != "torch"]):
+            if runtime == "torch":
+                cache = EmbeddingCache(cache_root() / "embeddings.sqlite")
+                encoder = Encoder(encoder_dir, max_length=config.max_length, batch_size=config.batch_size)
+                embed = {name: cache.embed(encoder, texts[name]) for name in splits}
+                cache.close()
+            else:
+                encoder = make_encoder(encoder_dir, runtime, config.batch_size, config.max_length)
+                embed = {name: encoder.embed(texts[name]) for name in splits}
+            matrices = {name: features(embed[name], cues[name]) for name in splits}
+            fitted = _fit_head(matrices["train"], labels["train"], matrices["dev"], labels["dev"], config)
+            head = Head(fitted["coef"], fitted["intercept"], fitted["platt_a"], fitted["platt_b"])
+            scores = {name: head.scores(matrices[name]) for name in splits}
+            threshold = choose_threshold(labels["dev"], scores["dev"], config.min_precision)
+            heads[runtime] = {
+                **{k: fitted[k] for k in ("coef", "intercept", "platt_a", "platt_b")},
+                "threshold": threshold,
+            }
+            runtime_metrics[runtime] = {
+                "dev": report(rows("dev", scores["dev"]), threshold),
+                "test": report(rows("test", scores["test"]), threshold),
+                "head": {"C": fitted["C"], "dev_log_loss": fitted["dev_log_loss"]},
+            }
         metrics = {
-            "dev": report(rows("dev"), threshold),
-            "test": report(rows("test"), threshold),
+            **runtime_metrics["torch"],
+            "runtimes": {
+                rt: {"test_macro_f1": m["test"]["macro_f1"], "threshold": m["test"]["threshold"]}
+                for rt, m in runtime_metrics.items()
+            },
+            "runtime_reports": {rt: m["test"] for rt, m in runtime_metrics.items() if rt != "torch"},
             "corpus": summary(all_items),
-            "head": {"C": fitted["C"], "dev_log_loss": fitted["dev_log_loss"]},
             "seconds": round(time.time() - started, 1),
         }
+        threshold = heads["torch"]["threshold"]
         meta = {
             "format": FORMAT,
             "id2label": {str(k): v for k, v in ID2LABEL.items()},
@@ -294,7 +321,8 @@ def main(config: TrainConfig) -> dict[str, Any]:
             "max_length": config.max_length,
             "threshold": threshold,
             "min_precision": config.min_precision,
-            "head": {k: fitted[k] for k in ("coef", "intercept", "platt_a", "platt_b")},
+            "head": {k: v for k, v in heads["torch"].items() if k != "threshold"},
+            "heads": heads,
             "corpus_sha256": corpus_hash(all_items),
             "fingerprint": fingerprint(config),
             "train_config": {k: v for k, v in asdict(config).items() if k != "extra_examples"},

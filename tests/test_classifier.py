@@ -65,19 +65,36 @@ def test_train_config_checks_before_loading_anything(config, message):
 
 def test_training_smoke_run(tmp_path):
     out = tmp_path / "clf"
-    metrics = main(TrainConfig(output_dir=str(out), mode="frozen", max_items=40, c_grid=(1.0,)))
+    metrics = main(
+        TrainConfig(
+            output_dir=str(out), mode="frozen", max_items=40, c_grid=(1.0,), runtimes=("torch", "torch-int8")
+        )
+    )
     saved = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert saved["test"]["overall"]["support"] == metrics["test"]["overall"]["support"] == 40
     meta = json.loads((out / META_FILE).read_text(encoding="utf-8"))
     assert meta["id2label"] == {"0": "not_advert", "1": "advert"} and meta["label2id"]["advert"] == 1
     assert 0 < meta["threshold"] < 1 and len(meta["head"]["coef"]) == 384 + 20
-    clf = AdvertClassifier.load(out)
-    assert clf.predict_one(ADVERT).score > clf.predict_one("Happy Eid to all our followers").score
+    assert (
+        set(meta["heads"]) == {"torch", "torch-int8"} and metrics["runtimes"]["torch-int8"]["threshold"] > 0
+    )
+    for runtime in ("torch", "torch-int8"):
+        clf = AdvertClassifier.load(out, runtime=runtime)
+        assert clf.threshold == meta["heads"][runtime]["threshold"]
+        assert clf.predict_one(ADVERT).score > clf.predict_one("Happy Eid to all our followers").score
 
 
 def test_missing_classifier_is_a_clear_error(tmp_path):
     with pytest.raises(ClassifierNotFoundError, match="run `vigie train`"):
         AdvertClassifier.load(tmp_path / "nothing")
+
+
+def test_quantised_runtimes_keep_their_accuracy(shipped):
+    runtimes = json.loads((shipped.directory / "metrics.json").read_text(encoding="utf-8"))["runtimes"]
+    # The fastest path (ONNX Runtime, per-channel int8) may cost at most 0.01 macro-F1;
+    # torch's per-tensor dynamic quantisation costs a little more and is kept as an option.
+    assert runtimes["torch"]["test_macro_f1"] - runtimes["onnx-int8"]["test_macro_f1"] <= 0.01, runtimes
+    assert runtimes["torch"]["test_macro_f1"] - runtimes["torch-int8"]["test_macro_f1"] <= 0.02, runtimes
 
 
 def test_shipped_classifier_meets_the_bar_on_the_test_split(shipped):

@@ -128,7 +128,7 @@ def test_node_dying_mid_run_loses_nothing(tmp_path, es_url, es_node, demo_store)
     calls = {"n": 0}
 
     class DyingElasticsearch(Elasticsearch):
-        def bulk(self, *args, **kwargs):  # type: ignore[no-untyped-def,override]
+        def bulk(self, *args, **kwargs):
             calls["n"] += 1
             if calls["n"] == 2:  # the node goes down right after the first bulk request
                 es_node.stop()
