@@ -62,7 +62,7 @@ def main() -> None:
     parser.add_argument("--e2e-posts", type=int, default=2000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        node = ElasticsearchNode(Path(tmp) / "es", heap="1g")
+        node = ElasticsearchNode(Path(tmp) / "es", heap="1g", fast_start=False)
         node.start()
         try:
             from elasticsearch import Elasticsearch

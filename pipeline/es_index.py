@@ -14,6 +14,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -88,6 +89,7 @@ def connect(config: ElasticsearchConfig) -> Elasticsearch:
     return Elasticsearch(url, **kwargs)
 
 
+@cache
 def _places() -> dict[str, dict[str, Any]]:
     from classifier.cues import lexicon_files
 
@@ -395,18 +397,32 @@ def _send(
         raise_on_exception=False,
     )
     answered: set[str] = set()
+    outcomes: list[tuple[str, dict[str, Any], bool]] = []
+
+    def flush() -> None:
+        # A chunk of outcomes per short transaction (the store is not locked while the
+        # cluster works); if the process dies first, those documents are sent again.
+        with store.transaction():
+            for op, info, ok in outcomes:
+                _record(store, by_id, op, info, ok, report, from_spool)
+        outcomes.clear()
+
     try:
         for ok, item in results:
             op, info = next(iter(item.items()))
             answered.add(info.get("_id"))
-            _record(store, by_id, op, info, ok, report, from_spool)
+            outcomes.append((op, info, ok))
+            if len(outcomes) >= config.chunk_size:
+                flush()
     except TransportError as exc:
         # The cluster went away mid-run: everything it did not acknowledge waits in the spool.
         reason = f"{type(exc).__name__}: {exc}"
         for doc_id, (_, action) in by_id.items():
             if doc_id not in answered:
-                info = {"_id": doc_id, "status": 0, "error": {"reason": reason}}
-                _record(store, by_id, action["_op_type"], info, False, report, from_spool)
+                outcomes.append(
+                    (action["_op_type"], {"_id": doc_id, "status": 0, "error": {"reason": reason}}, False)
+                )
+    flush()
 
 
 def _record(
@@ -423,11 +439,10 @@ def _record(
     digest, action = by_id[doc_id]
     status = info.get("status", 0)
     if ok or (op == "delete" and status == 404):
-        with store.transaction():
-            store.db.execute(
-                "UPDATE analysis SET indexed_sha256 = ? WHERE post_key = ?", (digest or None, doc_id)
-            )
-            store.db.execute("DELETE FROM spool WHERE doc_id = ?", (doc_id,))
+        store.db.execute(
+            "UPDATE analysis SET indexed_sha256 = ? WHERE post_key = ?", (digest or None, doc_id)
+        )
+        store.db.execute("DELETE FROM spool WHERE doc_id = ?", (doc_id,))
         if doc_id in from_spool:
             report.replayed += 1
         elif op == "delete":
@@ -437,18 +452,17 @@ def _record(
     else:
         error = info.get("error") or info.get("exception") or f"HTTP {status}"
         reason = error.get("reason", str(error)) if isinstance(error, dict) else str(error)
-        with store.transaction():
-            store.db.execute("DELETE FROM spool WHERE doc_id = ?", (doc_id,))
-            store.db.execute(
-                "INSERT INTO spool (doc_id, action, body, error, created_at) VALUES (?, ?, ?, ?, ?)",
-                (
-                    doc_id,
-                    op,
-                    json.dumps({"digest": digest, "action": action}, ensure_ascii=False),
-                    reason[:500],
-                    utcnow(),
-                ),
-            )
+        store.db.execute("DELETE FROM spool WHERE doc_id = ?", (doc_id,))
+        store.db.execute(
+            "INSERT INTO spool (doc_id, action, body, error, created_at) VALUES (?, ?, ?, ?, ?)",
+            (
+                doc_id,
+                op,
+                json.dumps({"digest": digest, "action": action}, ensure_ascii=False),
+                reason[:500],
+                utcnow(),
+            ),
+        )
         report.spooled += 1
         if len(report.errors) < 20:
             report.errors.append(f"{doc_id}: {reason[:200]}")

@@ -34,7 +34,8 @@ ARTIFACT = f"org.elasticsearch.distribution.integ-test-zip:elasticsearch:{ES_VER
 MIN_JAVA = 21
 _VECTOR_MODULE = "jdk.incubator.vector"
 # A test node: C1 only starts ~40% faster on 2 cores; no pre-touch saves ~200 MB of RSS.
-_JAVA_OPTS = "-XX:TieredStopAtLevel=1 -XX:-AlwaysPreTouch"
+# Benchmarks pass fast_start=False to get the full JIT.
+_FAST_START_OPTS = "-XX:TieredStopAtLevel=1 -XX:-AlwaysPreTouch"
 
 
 class ElasticsearchNodeError(VigieError):
@@ -150,7 +151,10 @@ class ElasticsearchNode:
     the same node back at the same URL with its data.
     """
 
-    def __init__(self, data_dir: Path, port: int | None = None, heap: str = "512m") -> None:
+    def __init__(
+        self, data_dir: Path, port: int | None = None, heap: str = "512m", fast_start: bool = True
+    ) -> None:
+        self.fast_start = fast_start
         self.data_dir = Path(data_dir)
         self.port = port or _free_port()
         self.transport_port = _free_port()
@@ -224,7 +228,7 @@ class ElasticsearchNode:
         env = {
             **os.environ,
             "ES_JAVA_HOME": str(java),
-            "ES_JAVA_OPTS": f"-Xms{self.heap} -Xmx{self.heap} {_JAVA_OPTS}",
+            "ES_JAVA_OPTS": f"-Xms{self.heap} -Xmx{self.heap} {_FAST_START_OPTS if self.fast_start else ''}".strip(),
             "ES_PATH_CONF": str(self._config(home, java)),
             "ES_TMPDIR": str(self.data_dir / "tmp"),
         }
