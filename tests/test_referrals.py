@@ -9,15 +9,17 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from elasticsearch import Elasticsearch
 
 from tests.conftest import run_vigie
 
 
 @pytest.fixture
-def analyst(tmp_path, mirror_factory, config_file, sample_channels, shipped):
+def analyst(tmp_path, mirror_factory, config_file, sample_channels, shipped, es_url):
     mirror = mirror_factory(sample_channels)
     config = config_file(
         telegram={"base_url": mirror.url},
+        elasticsearch={"url": es_url},
         sources=[{"platform": "telegram", "channel": name} for name in sample_channels],
         referrals={
             "notifier_name": "Ana Analyst",
@@ -27,7 +29,7 @@ def analyst(tmp_path, mirror_factory, config_file, sample_channels, shipped):
         },
     )
     run_vigie("run", config=config, check=True, timeout=600)
-    return mirror, config, tmp_path
+    return mirror, config, tmp_path, es_url
 
 
 def db(tmp_path: Path) -> sqlite3.Connection:
@@ -37,7 +39,7 @@ def db(tmp_path: Path) -> sqlite3.Connection:
 
 
 def test_run_review_export_remove_verify_stats(analyst):
-    mirror, config, tmp_path = analyst
+    mirror, config, tmp_path, es_url = analyst
     queue = json.loads(run_vigie("review", "--json", "--limit", "100", config=config, check=True).stdout)
     assert queue and queue == sorted(queue, key=lambda g: -g["score"])
     clustered = next(g for g in queue if len(g["posts"]) > 1)  # a repost cluster
@@ -171,6 +173,18 @@ def test_run_review_export_remove_verify_stats(analyst):
         )["notices"]
         == 0
     )
+    # The index follows: referral state and time to removal, next to the classifier's fields.
+    es = Elasticsearch(es_url)
+    es.indices.refresh(index="vigie-posts")
+    removed = es.search(index="vigie-posts", query={"term": {"url": single["posts"][0]["url"]}})["hits"][
+        "hits"
+    ]
+    assert removed[0]["_source"]["referral_status"] == "removed"
+    assert removed[0]["_source"]["hours_to_removal"] is not None
+    statuses = {
+        h["_source"]["referral_status"] for h in es.search(index="vigie-posts", size=500)["hits"]["hits"]
+    }
+    assert {"new", "online", "removed", "rejected"} <= statuses
 
 
 def test_export_needs_a_notifier_and_csv_has_a_row_per_url(

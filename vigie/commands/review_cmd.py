@@ -50,11 +50,14 @@ def review_group(ctx: click.Context, limit: int, as_json: bool) -> None:
 
 def _decide(ctx: click.Context, target: str, decision: str, reason: str, reviewer: str | None) -> None:
     from pipeline.referrals import decide
+    from pipeline.run import reindex_if_configured
     from vigie.store import Store
 
-    with Store(load(ctx).store_path()) as store:
+    config = load(ctx)
+    with Store(config.store_path()) as store:
         keys = decide(store, target, decision, reason, _reviewer(reviewer))
     click.echo(f"{decision} {len(keys)} post(s) of {target} ({_reviewer(reviewer)}: {reason})")
+    reindex_if_configured(config)
 
 
 @review_group.command("confirm")
