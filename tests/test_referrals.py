@@ -181,10 +181,10 @@ def test_run_review_export_remove_verify_stats(analyst):
     ]
     assert removed[0]["_source"]["referral_status"] == "removed"
     assert removed[0]["_source"]["hours_to_removal"] is not None
-    statuses = {
+    indexed = {
         h["_source"]["referral_status"] for h in es.search(index="vigie-posts", size=500)["hits"]["hits"]
     }
-    assert {"new", "online", "removed", "rejected"} <= statuses
+    assert {"new", "online", "removed", "rejected"} <= indexed
 
 
 def test_export_needs_a_notifier_and_csv_has_a_row_per_url(
