@@ -16,11 +16,21 @@ if TYPE_CHECKING:
 PREFIX = "query: "  # how e5 was trained for classification-style inputs
 
 
-def length_batches(texts: Sequence[str], size: int) -> Iterator[list[int]]:
-    """Indices of `texts` in batches of similar length, so little is spent on padding."""
+def token_batches(
+    tokenizer: Any, texts: Sequence[str], size: int, max_length: int, tensors: str
+) -> Iterator[tuple[list[int], Any]]:
+    """(indices, tokenised batch) in batches of similar length, so little is spent on padding."""
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     for start in range(0, len(order), size):
-        yield order[start : start + size]
+        idx = order[start : start + size]
+        batch = tokenizer(
+            [PREFIX + texts[i] for i in idx],
+            padding=True,
+            truncation=True,
+            max_length=max_length,
+            return_tensors=tensors,
+        )
+        yield idx, batch
 
 
 class Encoder:
@@ -57,14 +67,7 @@ class Encoder:
         torch = self.torch
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         with torch.inference_mode():
-            for idx in length_batches(texts, self.batch_size):
-                batch = self.tokenizer(
-                    [PREFIX + texts[i] for i in idx],
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_length,
-                    return_tensors="pt",
-                )
+            for idx, batch in token_batches(self.tokenizer, texts, self.batch_size, self.max_length, "pt"):
                 hidden = self.model(**batch).last_hidden_state
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)

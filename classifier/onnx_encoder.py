@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from classifier.encoder import PREFIX, length_batches
+from classifier.encoder import token_batches
 from vigie.paths import cache_root
 
 if TYPE_CHECKING:
@@ -94,14 +94,7 @@ class OnnxEncoder:
         import numpy as np
 
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for idx in length_batches(texts, self.batch_size):
-            batch = self.tokenizer(
-                [PREFIX + texts[i] for i in idx],
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="np",
-            )
+        for idx, batch in token_batches(self.tokenizer, texts, self.batch_size, self.max_length, "np"):
             mask = batch["attention_mask"].astype(np.int64)
             (hidden,) = self.session.run(
                 None, {"input_ids": batch["input_ids"].astype(np.int64), "attention_mask": mask}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,21 @@ def analyst(tmp_path, mirror_factory, config_file, sample_channels, shipped, es_
     )
     run_vigie("run", config=config, check=True, timeout=600)
     return mirror, config, tmp_path, es_url
+
+
+def export_csv(out: Path, config: Path) -> subprocess.CompletedProcess[str]:
+    return run_vigie(
+        "referrals",
+        "export",
+        "--platform",
+        "telegram",
+        "--format",
+        "csv",
+        "--out",
+        str(out),
+        config=config,
+        check=True,
+    )
 
 
 def db(tmp_path: Path) -> sqlite3.Connection:
@@ -131,18 +147,7 @@ def test_run_review_export_remove_verify_stats(analyst):
         email.startswith("Subject: [") and all(u in email for u in notice["urls"]) and "Article 16" in email
     )
     # Nothing is exported twice.
-    second = run_vigie(
-        "referrals",
-        "export",
-        "--platform",
-        "telegram",
-        "--format",
-        "csv",
-        "--out",
-        str(out),
-        config=config,
-        check=True,
-    )
+    second = export_csv(out, config)
     assert "exported 0 notice(s)" in second.stdout
 
     # The platform takes one URL down; the next check sees it.
@@ -208,18 +213,7 @@ def test_export_needs_a_notifier_and_csv_has_a_row_per_url(
         referrals={"notifier_name": "Ana", "notifier_email": "ana@example.org"},
     )
     out = tmp_path / "csv"
-    run_vigie(
-        "referrals",
-        "export",
-        "--platform",
-        "telegram",
-        "--format",
-        "csv",
-        "--out",
-        str(out),
-        config=config,
-        check=True,
-    )
+    export_csv(out, config)
     with next(out.glob("*/notices.csv")).open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert rows and all(
