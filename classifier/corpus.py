@@ -36,7 +36,6 @@ LANGS = (
     "so",
 )
 SPLITS = ("train", "dev", "test")
-LABELS = {0: "not_advert", 1: "advert"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,12 +54,6 @@ EUR_PER_UNIT = {
     "ALL": 0.0099,
     "VND": 0.000036,
 }
-REVIEW_FIELDS = ("referral_status",)
-
-
-class ElasticsearchUnavailableError(VigieError):
-    """Raised by `connect` when no cluster answers at the configured URL. Indexing stops;
-    pending documents stay in the store and the spool for the next run or `vigie es replay`."""
 
 
 def es_url(config: ElasticsearchConfig) -> str:

@@ -40,26 +40,21 @@ def model_id(clf: AdvertClassifier) -> str:
     return str(clf.meta.get("fingerprint") or clf.meta.get("trained_at"))
 
 
+# Posts never analysed, changed since, or analysed by another model (while their text is kept).
+_PENDING = (
+    " FROM posts p LEFT JOIN analysis a ON a.post_key = p.key"
+    " WHERE a.post_key IS NULL OR a.content_sha256 != p.content_sha256"
+    " OR (a.model_id != ? AND p.minimised = 0)"
+)
+
+
 def pending(store: Store, current_model: str, limit: int) -> list[sqlite3.Row]:
-    return list(
-        store.db.execute(
-            "SELECT p.* FROM posts p LEFT JOIN analysis a ON a.post_key = p.key"
-            " WHERE a.post_key IS NULL OR a.content_sha256 != p.content_sha256"
-            " OR (a.model_id != ? AND p.minimised = 0)"
-            " ORDER BY p.platform, p.channel, p.post_id LIMIT ?",
-            (current_model, limit),
-        )
-    )
+    query = "SELECT p.*" + _PENDING + " ORDER BY p.platform, p.channel, p.post_id LIMIT ?"
+    return list(store.db.execute(query, (current_model, limit)))
 
 
 def count_pending(store: Store, current_model: str) -> int:
-    return int(
-        store.db.execute(
-            "SELECT COUNT(*) FROM posts p LEFT JOIN analysis a ON a.post_key = p.key"
-            " WHERE a.post_key IS NULL OR a.content_sha256 != p.content_sha256 OR (a.model_id != ? AND p.minimised = 0)",
-            (current_model,),
-        ).fetchone()[0]
-    )
+    return int(store.db.execute("SELECT COUNT(*)" + _PENDING, (current_model,)).fetchone()[0])
 
 
 def _save(
