@@ -15,8 +15,43 @@ from pathlib import Path
 from vigie.errors import InputFormatError
 
 ADVERT_KINDS = ("advert_crossing", "advert_documents")
-NEGATIVE_KINDS = ("news", "warning", "question", "legal_travel", "legal_visa", "job", "sale", "other")
-HARD_NEGATIVE_KINDS = ("news", "warning", "question", "legal_travel", "legal_visa")
+NEGATIVE_KINDS = (
+    "news",
+    "warning",
+    "question",
+    "personal",  # migrants' own messages: "we arrived", thanks, greetings to family
+    "parody",  # memes and jokes that mimic adverts
+    "legal_travel",
+    "legal_visa",
+    "job",
+    "sale",
+    "other",
+)
+HARD_NEGATIVE_KINDS = ("news", "warning", "question", "personal", "parody", "legal_travel", "legal_visa")
+# What makes an item hard, for per-phenomenon reports (optional on corpus items, required on
+# the challenge split). Adverts first, then the kinds of post that must not be flagged.
+ADVERT_PHENOMENA = (
+    "explicit",  # route, price and contact said plainly
+    "code_words",  # "game", "taxi", "dunki", football "tickets", calm-sea talk, tourist euphemisms
+    "disguised_package",  # study/work/visa offers bundling a "guaranteed route"; look-alike passports
+    "testimonial",  # arrival videos, "you can be next", referral discounts, posted by the service
+    "we_moved",  # a closed channel's "we moved" notice listing the same destinations
+    "short_offer",  # price and payment arrangement (hawala, guarantee office), no phone number
+    "implied_contact",  # the offer only implied, the contact "in bio", "DM", "in comments"
+    "documents",  # forged or look-alike passports, visas, residence cards
+)
+NEGATIVE_PHENOMENA = (
+    "personal",
+    "parody",
+    "ngo_warning",  # warnings that quote smugglers' slogans, often in mixed languages
+    "legal_job_scheme",  # seasonal-work schemes that warn against paying brokers
+    "news",
+    "question",
+    "legal_travel",
+    "legal_visa",
+    "other",
+)
+PHENOMENA = ADVERT_PHENOMENA + NEGATIVE_PHENOMENA
 LANGS = (
     "ar",
     "ar-Latn",
@@ -36,6 +71,7 @@ LANGS = (
     "so",
 )
 SPLITS = ("train", "dev", "test")
+CHALLENGE = "challenge"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +81,7 @@ class Example:
     label: int
     kind: str
     split: str
+    phenomenon: str = ""
 
 
 def corpus_dir() -> Path:
@@ -57,7 +94,7 @@ def split_for(text: str) -> str:
     return "train" if bucket < 70 else ("dev" if bucket < 85 else "test")
 
 
-def parse_line(line: str, where: str) -> Example:
+def parse_line(line: str, where: str, challenge: bool = False) -> Example:
     try:
         data = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -76,21 +113,38 @@ def parse_line(line: str, where: str) -> Example:
         raise InputFormatError(
             f"{where}: 'kind' = {kind!r}: expected one of {', '.join(kinds)} for label {label}"
         )
+    phenomenon = data.get("phenomenon") or ""
+    allowed = ADVERT_PHENOMENA if label == 1 else NEGATIVE_PHENOMENA
+    if phenomenon and phenomenon not in allowed:
+        raise InputFormatError(
+            f"{where}: 'phenomenon' = {phenomenon!r}: expected one of {', '.join(allowed)} for label {label}"
+        )
+    if challenge:
+        if not phenomenon:
+            raise InputFormatError(f"{where}: challenge items need a 'phenomenon'")
+        return Example(text, str(lang), int(label), str(kind), CHALLENGE, phenomenon)
     split = data.get("split") or split_for(text)
     if split not in SPLITS:
         raise InputFormatError(f"{where}: 'split' = {split!r}: expected one of {', '.join(SPLITS)}")
-    return Example(text, str(lang), int(label), str(kind), str(split))
+    return Example(text, str(lang), int(label), str(kind), str(split), phenomenon)
 
 
-def load_corpus(directory: Path | None = None) -> list[Example]:
+def challenge_dir() -> Path:
+    return Path(__file__).resolve().parent / "data" / "challenge"
+
+
+def load_corpus(directory: Path | None = None, challenge: bool = False) -> list[Example]:
+    """The labelled corpus, or with `challenge` the challenge split: written apart from the
+    corpus, never used to train, calibrate or choose thresholds."""
+    where = directory or (challenge_dir() if challenge else corpus_dir())
     examples = []
-    for path in sorted((directory or corpus_dir()).glob("*.jsonl")):
+    for path in sorted(where.glob("*.jsonl")):
         with path.open(encoding="utf-8") as handle:
             for number, line in enumerate(handle, 1):
                 if line.strip():
-                    examples.append(parse_line(line, f"{path}:{number}"))
+                    examples.append(parse_line(line, f"{path}:{number}", challenge))
     if not examples:
-        raise InputFormatError(f"{directory or corpus_dir()}: no corpus files (*.jsonl)")
+        raise InputFormatError(f"{where}: no corpus files (*.jsonl)")
     return examples
 
 
@@ -98,7 +152,9 @@ def corpus_hash(examples: list[Example]) -> str:
     digest = hashlib.sha256()
     for ex in examples:
         digest.update(
-            json.dumps([ex.text, ex.lang, ex.label, ex.kind, ex.split], ensure_ascii=False).encode()
+            json.dumps(
+                [ex.text, ex.lang, ex.label, ex.kind, ex.split, ex.phenomenon], ensure_ascii=False
+            ).encode()
         )
     return digest.hexdigest()
 

@@ -16,6 +16,16 @@ if TYPE_CHECKING:
 PREFIX = "query: "  # how e5 was trained for classification-style inputs
 
 
+def quiet_transformers() -> None:
+    """Offline, and without the load reports and weight-loading bars meant for model authors."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 def token_batches(
     tokenizer: Any, texts: Sequence[str], size: int, max_length: int, tensors: str
 ) -> Iterator[tuple[list[int], Any]]:
@@ -42,8 +52,7 @@ class Encoder:
         threads: int | None = None,
         quantize: bool = False,
     ) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        quiet_transformers()
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -57,7 +66,18 @@ class Encoder:
         model: Any = AutoModel.from_pretrained(self.model_dir, local_files_only=True)
         model.eval()
         if quantize:
-            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # torch's notice that this API will move
+                # As in the ONNX path, feed-forward output projections stay float (outliers).
+                linear = {
+                    name
+                    for name, module in model.named_modules()
+                    if isinstance(module, torch.nn.Linear)
+                    and not (name.endswith(".output.dense") and ".attention." not in name)
+                }
+                model = torch.ao.quantization.quantize_dynamic(model, linear, dtype=torch.qint8)
         self.model = model
         self.dim = int(model.config.hidden_size)
 

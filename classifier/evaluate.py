@@ -6,7 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from classifier.corpus import load_corpus
+from classifier.corpus import CHALLENGE, load_corpus
 from classifier.langid import identify
 from classifier.metrics import report
 
@@ -29,14 +29,19 @@ def language_id_accuracy(items: list[tuple[str, str]]) -> dict[str, Any]:
 def evaluate_split(
     clf: AdvertClassifier, split: str = "test", corpus_dir: Path | None = None
 ) -> dict[str, Any]:
-    items = [ex for ex in load_corpus(corpus_dir) if ex.split == split]
+    """Metrics on a corpus split, or on the challenge split (`split="challenge"`), which is
+    read from its own directory and never seen by training."""
+    if split == CHALLENGE:
+        items = load_corpus(corpus_dir, challenge=True)
+    else:
+        items = [ex for ex in load_corpus(corpus_dir) if ex.split == split]
     predictions = clf.predict([ex.text for ex in items])
     rows = [
-        {"label": ex.label, "score": p.score, "lang": ex.lang, "kind": ex.kind}
+        {"label": ex.label, "score": p.score, "lang": ex.lang, "kind": ex.kind, "phenomenon": ex.phenomenon}
         for ex, p in zip(items, predictions, strict=True)
     ]
     return {
-        split: report(rows, clf.threshold),
+        split: report(rows, clf.threshold, clf.review_threshold),
         "language_id": language_id_accuracy([(ex.text, ex.lang) for ex in items]),
         "model": str(clf.directory),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -53,8 +54,70 @@ def choose_threshold(labels: Sequence[int], scores: Sequence[float], min_precisi
     return round(best[0] if best else fallback[0], 6)
 
 
-def report(rows: Sequence[dict[str, Any]], threshold: float) -> dict[str, Any]:
-    """rows: dicts with label, score, lang, kind."""
+def choose_review_threshold(
+    labels: Sequence[int], scores: Sequence[float], min_recall: float = 0.97, ceiling: float = 1.0
+) -> float:
+    """The lower edge of the review band: the highest threshold (at most `ceiling`, the
+    advert threshold) at which adverts plus the review band still find `min_recall` of the
+    adverts."""
+    adverts = sorted((s for y, s in zip(labels, scores, strict=True) if y == 1), reverse=True)
+    if not adverts:
+        return round(ceiling, 6)
+    needed = max(1, min(len(adverts), math.ceil(min_recall * len(adverts) - 1e-9)))
+    return round(min(ceiling, adverts[needed - 1]), 6)
+
+
+def decide(score: float, threshold: float, review_threshold: float) -> str:
+    """advert (sure), review (an analyst looks first) or not_advert."""
+    if score >= threshold:
+        return "advert"
+    return "review" if score >= review_threshold else "not_advert"
+
+
+def phenomenon_table(
+    rows: Sequence[dict[str, Any]], threshold: float, review_threshold: float
+) -> dict[str, Any]:
+    """Per phenomenon: for adverts, recall of the advert band and of advert + review; for the
+    rest, how often they are flagged as adverts (false-positive rate) or sent to review."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        if r.get("phenomenon"):
+            groups[str(r["phenomenon"])].append(r)
+    table = {}
+    for name, items in sorted(groups.items()):
+        decisions = [decide(float(r["score"]), threshold, review_threshold) for r in items]
+        label = int(items[0]["label"])
+        advert = sum(d == "advert" for d in decisions) / len(items)
+        review = sum(d == "review" for d in decisions) / len(items)
+        entry: dict[str, Any] = {"label": label, "support": len(items)}
+        if label == 1:
+            entry |= {"recall": round(advert, 4), "recall_with_review": round(advert + review, 4)}
+        else:
+            entry |= {"false_positive_rate": round(advert, 4), "review_rate": round(review, 4)}
+        table[name] = entry
+    return table
+
+
+def three_way(rows: Sequence[dict[str, Any]], threshold: float, review_threshold: float) -> dict[str, Any]:
+    labels = [int(r["label"]) for r in rows]
+    decisions = [decide(float(r["score"]), threshold, review_threshold) for r in rows]
+    adverts = sum(labels)
+    sure = [y for y, d in zip(labels, decisions, strict=True) if d == "advert"]
+    review = [y for y, d in zip(labels, decisions, strict=True) if d == "review"]
+    return {
+        "review_threshold": review_threshold,
+        "advert_band_precision": round(sum(sure) / len(sure), 4) if sure else 1.0,
+        "recall_with_review": round((sum(sure) + sum(review)) / adverts, 4) if adverts else 1.0,
+        "review_fraction": round(len(review) / len(rows), 4) if rows else 0.0,
+        "review_adverts": sum(review),
+        "review_others": len(review) - sum(review),
+    }
+
+
+def report(
+    rows: Sequence[dict[str, Any]], threshold: float, review_threshold: float | None = None
+) -> dict[str, Any]:
+    """rows: dicts with label, score, lang, kind and optionally phenomenon."""
     labels = [int(r["label"]) for r in rows]
     preds = [1 if float(r["score"]) >= threshold else 0 for r in rows]
     overall = prf(labels, preds)
@@ -85,4 +148,10 @@ def report(rows: Sequence[dict[str, Any]], threshold: float) -> dict[str, Any]:
         },
         "per_language": per_lang,
         "per_kind": per_kind,
+        "three_way": three_way(
+            rows, threshold, review_threshold if review_threshold is not None else threshold
+        ),
+        "per_phenomenon": phenomenon_table(
+            rows, threshold, review_threshold if review_threshold is not None else threshold
+        ),
     }

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from classifier.cues import CUE_NAMES, CueMatch, cue_vector, find_cues
 from classifier.langid import identify
+from classifier.metrics import decide
 from classifier.normalize import normalize
+from classifier.windows import windows
 from vigie.errors import VigieError
 
 if TYPE_CHECKING:
@@ -43,6 +45,8 @@ class Prediction:
     score: float
     is_advert: bool
     cues: list[dict[str, Any]] = field(default_factory=list)
+    # advert (sure), review (an analyst decides) or not_advert
+    decision: str = "not_advert"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,9 +101,15 @@ class AdvertClassifier:
         self.runtime = runtime
         # The head fitted to this runtime's vectors, when training made one.
         fitted = meta.get("heads", {}).get(runtime)
-        head = {k: v for k, v in fitted.items() if k != "threshold"} if fitted else meta["head"]
+        head = (
+            {k: v for k, v in fitted.items() if k not in ("threshold", "review_threshold")}
+            if fitted
+            else meta["head"]
+        )
         self.head = Head(**head)
         self.threshold = float(fitted["threshold"] if fitted else meta["threshold"])
+        # Classifiers trained before the review band existed have none: the band is empty.
+        self.review_threshold = float((fitted or meta).get("review_threshold", self.threshold))
         self.weights = self.head.cue_weights(encoder.dim)
 
     @classmethod
@@ -130,19 +140,36 @@ class AdvertClassifier:
         return cls(Path(directory), meta, encoder, runtime)
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        clean = [normalize(t) for t in texts]
+        # Each text is one or more windows (long posts); a text gets its best window's score.
+        owner: list[int] = []
+        clean: list[str] = []
+        for i, text in enumerate(texts):
+            for window in windows(text):
+                owner.append(i)
+                clean.append(normalize(window))
         cues, matches = cue_matrix(clean)
         embeddings = self.encoder.embed(clean)
         scores = self.head.scores(features(embeddings, cues))
+        first: dict[int, int] = {}
+        best: dict[int, int] = {}
+        for w, i in enumerate(owner):
+            first.setdefault(i, w)
+            if i not in best or scores[w] > scores[best[i]]:
+                best[i] = w
         out = []
-        for text, score, found in zip(clean, scores, matches, strict=True):
-            lang = identify(text)
+        for i in range(len(texts)):
+            w = best[i]
+            score, found = scores[w], matches[w]
+            lang = identify(clean[first[i]])
             ranked = sorted(found, key=lambda m: -abs(self.weights[m.cue]))
             cue_list = [
                 {"cue": m.cue, "text": m.text, "weight": round(self.weights[m.cue], 3)} for m in ranked
             ]
+            decision = decide(score, self.threshold, self.review_threshold)
             out.append(
-                Prediction(lang.lang, lang.confidence, round(score, 4), score >= self.threshold, cue_list)
+                Prediction(
+                    lang.lang, lang.confidence, round(score, 4), decision == "advert", cue_list, decision
+                )
             )
         return out
 

@@ -7,19 +7,20 @@ The default trains a logistic head on frozen encoder embeddings plus cue feature
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
 from classifier.corpus import Example, corpus_hash, load_corpus, summary
 from classifier.cues import lexicon_files
-from classifier.metrics import choose_threshold, report
+from classifier.metrics import choose_review_threshold, choose_threshold, report
 from classifier.model import FORMAT, ID2LABEL, LABEL2ID, META_FILE, cue_matrix, features
 from classifier.normalize import normalize
 from vigie.errors import VigieError
@@ -48,6 +49,10 @@ class TrainConfig:
         },
     )
     seed: int = field(default=13, metadata={"help": "Random seed for everything that draws"})
+    threads: int = field(
+        default=2,
+        metadata={"help": "CPU threads for training; fixed so that sums are added in the same order"},
+    )
     max_length: int = field(default=128, metadata={"help": "Tokens per post given to the encoder"})
     batch_size: int = field(default=16, metadata={"help": "Posts per encoder batch"})
     c_grid: tuple[float, ...] = field(
@@ -55,7 +60,11 @@ class TrainConfig:
         metadata={"help": "Inverse regularisation strengths tried; the best on dev log-loss wins"},
     )
     min_precision: float = field(
-        default=0.95, metadata={"help": "Precision the decision threshold must reach on dev"}
+        default=0.97, metadata={"help": "Precision the advert band must reach on dev"}
+    )
+    min_review_recall: float = field(
+        default=0.97,
+        metadata={"help": "Share of dev adverts the advert and review bands together must find"},
     )
     epochs: int = field(default=3, metadata={"help": "Fine-tuning epochs (mode=finetune)"})
     learning_rate: float = field(default=5e-5, metadata={"help": "Fine-tuning learning rate (mode=finetune)"})
@@ -80,6 +89,8 @@ class TrainConfig:
             raise VigieError(f"batch_size = {self.batch_size}: expected >= 1")
         if not 0.5 <= self.min_precision < 1:
             raise VigieError(f"min_precision = {self.min_precision}: expected 0.5 <= x < 1")
+        if not 0.5 <= self.min_review_recall <= 1:
+            raise VigieError(f"min_review_recall = {self.min_review_recall}: expected 0.5 <= x <= 1")
         if not self.c_grid or any(c <= 0 for c in self.c_grid):
             raise VigieError(f"c_grid = {self.c_grid}: expected positive values")
         if self.mode == "finetune" and (self.epochs < 1 or not 0 < self.learning_rate < 1e-2):
@@ -88,6 +99,8 @@ class TrainConfig:
             )
         if unknown := [r for r in self.runtimes if r not in ("torch", "torch-int8", "onnx-int8")]:
             raise VigieError(f"runtimes = {unknown}: expected torch, torch-int8 or onnx-int8")
+        if self.threads < 1:
+            raise VigieError(f"threads = {self.threads}: expected >= 1")
         if self.max_items < 0:
             raise VigieError(f"max_items = {self.max_items}: expected >= 0")
 
@@ -97,11 +110,26 @@ class TrainConfig:
 
 
 # Bump when training changes what a given corpus and config produce.
-TRAIN_VERSION = 5
+TRAIN_VERSION = 6
+# Libraries whose versions change a trained classifier's numbers.
+NUMERIC_PACKAGES = ("torch", "transformers", "tokenizers", "onnx", "onnxruntime", "scikit-learn", "numpy")
+
+
+def package_versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: dict[str, str | None] = {}
+    for name in NUMERIC_PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
 
 
 def fingerprint(config: TrainConfig) -> str:
-    """Identifies what a training run would produce: corpus, settings and code version."""
+    """Identifies what a training run would produce: corpus, settings, code version and the
+    versions of the numeric libraries."""
     import hashlib
 
     examples = load_corpus(Path(config.corpus_dir) if config.corpus_dir else None) + list(
@@ -110,7 +138,9 @@ def fingerprint(config: TrainConfig) -> str:
     settings = {k: v for k, v in asdict(config).items() if k not in ("output_dir", "extra_examples")}
     lexicons = [hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None for p in lexicon_files()]
     blob = json.dumps(
-        [TRAIN_VERSION, FORMAT, corpus_hash(examples), lexicons, settings], sort_keys=True, default=str
+        [TRAIN_VERSION, FORMAT, corpus_hash(examples), lexicons, settings, package_versions()],
+        sort_keys=True,
+        default=str,
     )
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -124,14 +154,17 @@ def is_current(config: TrainConfig) -> bool:
     return meta.get("fingerprint") == fingerprint(config) and (out_dir / "metrics.json").is_file()
 
 
-def seed_everything(seed: int) -> None:
+def seed_everything(seed: int, threads: int = 2) -> None:
+    """Same seed, same threads, same libraries: the same classifier, bit for bit on one CPU
+    kind (other CPUs may round differently in vectorised kernels)."""
     import numpy as np
     import torch
 
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    os.environ["PYTHONHASHSEED"] = str(seed)
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def _splits(config: TrainConfig) -> dict[str, list[Example]]:
@@ -151,13 +184,66 @@ def _splits(config: TrainConfig) -> dict[str, list[Example]]:
     return out
 
 
+def length_batches(lengths: list[int], size: int, rng: random.Random) -> list[list[int]]:
+    """Batches of items of similar length (little padding), in a random order: shuffle, cut
+    into pools of 50 batches, sort each pool by length, batch, then shuffle the batches."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    pool = size * 50
+    batches = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start : start + pool], key=lambda i: lengths[i])
+        batches.extend(chunk[i : i + size] for i in range(0, len(chunk), size))
+    rng.shuffle(batches)
+    return batches
+
+
+@contextmanager
+def training_progress(total: int) -> Iterator[Callable[[str], None]]:
+    """A progress bar on a terminal; a line per tenth of the steps otherwise (logs, CI)."""
+    import sys
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    if sys.stderr.isatty():
+        progress = Progress(
+            TextColumn("fine-tuning"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.description}"),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        with progress:
+            task = progress.add_task("", total=total)
+            yield lambda note: progress.update(task, advance=1, description=note)
+        return
+    done, started = 0, time.time()
+
+    def advance(note: str) -> None:
+        nonlocal done
+        done += 1
+        if done % max(1, total // 10) == 0 or done == total:
+            left = (total - done) * (time.time() - started) / done
+            print(
+                f"fine-tuning: {done}/{total} steps, {note}, {left / 60:.1f} min left",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    yield advance
+
+
 def finetune_encoder(config: TrainConfig, base_dir: Path, train: list[Example], out_dir: Path) -> Path:
     """Fine-tune the encoder with a classification head; save the encoder alone."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from classifier.encoder import PREFIX
+    from classifier.encoder import PREFIX, quiet_transformers
 
+    quiet_transformers()
     tokenizer = AutoTokenizer.from_pretrained(base_dir, local_files_only=True)
     model = AutoModelForSequenceClassification.from_pretrained(
         base_dir, num_labels=2, id2label=ID2LABEL, label2id=LABEL2ID, local_files_only=True
@@ -168,43 +254,34 @@ def finetune_encoder(config: TrainConfig, base_dir: Path, train: list[Example], 
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.01)
-    steps = config.epochs * math.ceil(len(train) / config.batch_size)
+    texts = [PREFIX + normalize(ex.text) for ex in train]
+    lengths = [
+        len(ids) for ids in tokenizer(texts, truncation=True, max_length=config.max_length)["input_ids"]
+    ]
+    rng = random.Random(config.seed)
+    epochs = [length_batches(lengths, config.batch_size, rng) for _ in range(config.epochs)]
+    steps = sum(len(batches) for batches in epochs)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min(1.0, (step + 1) / max(1, steps // 10)) * max(0.0, 1 - step / steps)
     )
-    order = list(range(len(train)))
-    rng = random.Random(config.seed)
-    started, step = time.time(), 0
-    for epoch in range(config.epochs):
-        rng.shuffle(order)
-        for start in range(0, len(order), config.batch_size):
-            idx = order[start : start + config.batch_size]
-            batch = tokenizer(
-                [PREFIX + normalize(train[i].text) for i in idx],
-                padding=True,
-                truncation=True,
-                max_length=config.max_length,
-                return_tensors="pt",
-            )
-            labels = torch.tensor([train[i].label for i in idx])
-            loss = model(**batch, labels=labels).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad()
-            step += 1
-            if step % 25 == 0:
-                rate = step / (time.time() - started)
-                print(
-                    f"fine-tuning: step {step}/{steps}, loss {float(loss.detach()):.4f}, "
-                    f"{(steps - step) / rate / 60:.1f} min left",
-                    flush=True,
+    with training_progress(steps) as advance:
+        for epoch, batches in enumerate(epochs):
+            for idx in batches:
+                batch = tokenizer(
+                    [texts[i] for i in idx],
+                    padding=True,
+                    truncation=True,
+                    max_length=config.max_length,
+                    return_tensors="pt",
                 )
-        print(
-            f"fine-tuning: epoch {epoch + 1}/{config.epochs} done, last loss {float(loss.detach()):.4f}",
-            flush=True,
-        )
+                labels = torch.tensor([train[i].label for i in idx])
+                loss = model(**batch, labels=labels).loss
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad()
+                advance(f"epoch {epoch + 1}/{config.epochs}, loss {float(loss.detach()):.3f}")
     encoder_dir = out_dir / "encoder"
     base = getattr(model, model.base_model_prefix)
     base.save_pretrained(encoder_dir)
@@ -245,7 +322,7 @@ def main(config: TrainConfig) -> dict[str, Any]:
     """Train, evaluate on dev and test, write the classifier directory; returns the metrics."""
     config.check()
     started = time.time()
-    seed_everything(config.seed)
+    seed_everything(config.seed, config.threads)
     from classifier.base_model import resolve_base_model
     from classifier.embeddings import EmbeddingCache
     from classifier.encoder import Encoder, make_encoder
@@ -269,7 +346,7 @@ def main(config: TrainConfig) -> dict[str, Any]:
 
         def rows(name: str, scores: list[float]) -> list[dict[str, Any]]:
             return [
-                {"label": ex.label, "score": s, "lang": ex.lang, "kind": ex.kind}
+                {"label": ex.label, "score": s, "lang": ex.lang, "kind": ex.kind, "phenomenon": ex.phenomenon}
                 for ex, s in zip(splits[name], scores, strict=True)
             ]
 
@@ -291,13 +368,17 @@ def main(config: TrainConfig) -> dict[str, Any]:
             head = Head(fitted["coef"], fitted["intercept"], fitted["platt_a"], fitted["platt_b"])
             scores = {name: head.scores(matrices[name]) for name in splits}
             threshold = choose_threshold(labels["dev"], scores["dev"], config.min_precision)
+            review = choose_review_threshold(
+                labels["dev"], scores["dev"], config.min_review_recall, threshold
+            )
             heads[runtime] = {
                 **{k: fitted[k] for k in ("coef", "intercept", "platt_a", "platt_b")},
                 "threshold": threshold,
+                "review_threshold": review,
             }
             runtime_metrics[runtime] = {
-                "dev": report(rows("dev", scores["dev"]), threshold),
-                "test": report(rows("test", scores["test"]), threshold),
+                "dev": report(rows("dev", scores["dev"]), threshold, review),
+                "test": report(rows("test", scores["test"]), threshold, review),
                 "head": {"C": fitted["C"], "dev_log_loss": fitted["dev_log_loss"]},
             }
         metrics = {
@@ -320,8 +401,9 @@ def main(config: TrainConfig) -> dict[str, Any]:
             "mode": config.mode,
             "max_length": config.max_length,
             "threshold": threshold,
+            "review_threshold": heads["torch"]["review_threshold"],
             "min_precision": config.min_precision,
-            "head": {k: v for k, v in heads["torch"].items() if k != "threshold"},
+            "head": {k: v for k, v in heads["torch"].items() if k not in ("threshold", "review_threshold")},
             "heads": heads,
             "corpus_sha256": corpus_hash(all_items),
             "fingerprint": fingerprint(config),

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+# The largest integer the store holds (SQLite's INTEGER is signed 64-bit). An id or a count
+# above it is malformed input, not a post.
+MAX_INTEGER = 2**63 - 1
+
 
 @dataclass(slots=True)
 class Post:

@@ -14,6 +14,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -307,8 +308,13 @@ class Mirror:
         return Handler
 
 
-def serve_forever(port: int = 8080) -> None:
-    with Mirror(port=port) as mirror:
+def serve_forever(port: int = 8080, removed: Iterable[tuple[str, int]] = ()) -> None:
+    """Serve until killed; each (channel, post id) in `removed` is taken down first."""
+    mirror = Mirror(port=port)
+    for channel, post_id in removed:
+        mirror.delete_post(channel, post_id)
+        print(f"taken down: https://t.me/{channel}/{post_id}", flush=True)
+    with mirror:
         print(f"serving sample channels at {mirror.url}/s/<channel>", flush=True)
         while True:
             time.sleep(3600)

@@ -8,24 +8,26 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sqlite3
 from typing import IO, Any
 
 from scrapy.exceptions import DropItem
 from scrapy.utils.defer import deferred_from_coro
 
-from crawlers.items import Page, SourceFailed
+from crawlers.items import MAX_INTEGER, Page, SourceFailed
 from crawlers.report import CrawlReport
+from vigie.sanitize import strip_controls
 from vigie.store import Store
 
 log = logging.getLogger(__name__)
-_BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
 
 
 def clean_text(text: str) -> str:
-    """NUL bytes and lone surrogates cannot be stored as UTF-8: replace them."""
-    return _BAD_CHARS.sub("\ufffd", text)
+    """A post's text as the store keeps it: control characters other than newline and tab
+    carry no meaning in a post (`ESC ] 0 ;` sets a terminal's title) and are removed; lone
+    surrogates, which UTF-8 cannot hold, become U+FFFD. The hash of the markup the post was
+    read from (`payload_sha256`) stays the evidence of what was published."""
+    return strip_controls(text)
 
 
 class _Pipeline:
@@ -50,9 +52,9 @@ class CleanPostPipeline(_Pipeline):
             return item
         kept = []
         for post in item.posts:
-            if post.post_id <= 0 or not post.channel:
+            if not 0 < post.post_id <= MAX_INTEGER or not post.channel:
                 self.report.source(item.platform, item.channel).dropped += 1
-                log.warning("dropped %s: post without a positive id or channel", post.key)
+                log.warning("dropped %.80s: post without a channel or an id the store can hold", post.key)
                 continue
             post.text = clean_text(post.text)
             kept.append(post)
@@ -86,6 +88,11 @@ class StorePipeline(_Pipeline):
 
     def _store(self, item: Any) -> Any:
         assert self.store is not None
+        if isinstance(item, Page) and (error := self.report.source(item.platform, item.channel).error):
+            # An earlier page of this walk was not stored: storing this one would claim its range.
+            raise DropItem(
+                f"{item.platform}:{item.channel}: page not stored after an earlier failure ({error})"
+            )
         if isinstance(item, Page):
             counts = self.store.store_page(
                 item.platform, item.channel, item.posts, item.highest, item.lowest, item.complete

@@ -18,11 +18,18 @@ class SourceReport:
     dropped: int = 0
     complete: bool = False
     error: str | None = None
+    unexpected: bool = False  # the error is a failure of the crawler itself, not of the source
+    warnings: list[str] = field(default_factory=list)  # posts skipped, and why (the first few)
+
+    def warn(self, message: str, limit: int = 20) -> None:
+        if len(self.warnings) < limit:
+            self.warnings.append(message)
 
 
 @dataclass
 class CrawlReport:
     sources: dict[str, SourceReport] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)  # failures of the crawl as a whole
 
     def source(self, platform: str, channel: str) -> SourceReport:
         key = f"{platform}:{channel}"
@@ -34,9 +41,26 @@ class CrawlReport:
     def failed(self) -> list[SourceReport]:
         return [s for s in self.sources.values() if s.error]
 
+    @property
+    def unexpected(self) -> list[str]:
+        """What went wrong in the crawler itself (not a source's fault): the run failed."""
+        return self.errors + [
+            f"{s.platform}:{s.channel}: {s.error}" for s in self.sources.values() if s.unexpected
+        ]
+
+    @property
+    def status(self) -> str:
+        if self.unexpected or (self.sources and len(self.failed) == len(self.sources)):
+            return "failed"
+        return "partial" if self.failed else "ok"
+
     def totals(self) -> dict[str, int]:
         keys = ("pages", "seen", "new", "updated", "unchanged", "dropped")
         return {k: sum(getattr(s, k) for s in self.sources.values()) for k in keys}
 
     def to_json(self) -> dict[str, Any]:
-        return {"sources": [asdict(s) for s in self.sources.values()], "totals": self.totals()}
+        return {
+            "sources": [asdict(s) for s in self.sources.values()],
+            "totals": self.totals(),
+            "errors": self.errors,
+        }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from crawlers.report import CrawlReport
 from crawlers.settings import scrapy_settings
@@ -21,7 +22,11 @@ def crawl_telegram(
     log_level: str = "WARNING",
 ) -> CrawlReport:
     """Crawl `channels` into the configured store. Twisted's reactor cannot restart, so
-    call this once per process (the CLI and the daemon's workers do)."""
+    call this once per process (the CLI and the daemon's workers do).
+
+    The run is recorded `failed` when the crawler itself failed (`report.unexpected`), when
+    every source failed, or when anything raised here; the sources the crawler failed on
+    get the error as their last error."""
     from scrapy.crawler import CrawlerProcess
 
     args = TelegramCrawlArgs(
@@ -31,24 +36,25 @@ def crawl_telegram(
         lookback_posts=config.crawl.lookback_posts,
     )
     store_path = config.store_path()
-    with Store(store_path) as store:
-        states = {c: store.source_state("telegram", c) for c in args.channels}
-        run_id = store.start_run("crawl telegram " + " ".join(args.channels))
-
     report = CrawlReport()
-    settings = scrapy_settings(config.crawl, str(store_path), str(out) if out else None, log_level)
-    quiet = log_level == "WARNING"
-    for name in ("scrapy", "twisted", "py.warnings", "asyncio"):
-        logging.getLogger(name).setLevel(logging.WARNING if quiet else logging.INFO)
-    process = CrawlerProcess(settings)
-    process.crawl(TelegramSpider, args=args, states=states, report=report)
-    process.start()
+    with Store(store_path) as store, store.run("crawl telegram " + " ".join(args.channels)) as run:
+        states = {c: store.source_state("telegram", c) for c in args.channels}
+        settings = scrapy_settings(config.crawl, str(store_path), str(out) if out else None, log_level)
+        quiet = log_level == "WARNING"
+        for name in ("scrapy", "twisted", "py.warnings", "asyncio"):
+            logging.getLogger(name).setLevel(logging.WARNING if quiet else logging.INFO)
+        process = CrawlerProcess(settings)
+        done = process.crawl(TelegramSpider, args=args, states=states, report=report)
 
-    with Store(store_path) as store:
-        status = (
-            "failed"
-            if report.failed and len(report.failed) == len(report.sources)
-            else ("partial" if report.failed else "ok")
-        )
-        store.finish_run(run_id, status, report.to_json())
+        def crawl_failed(failure: Any) -> None:
+            # The crawl could not start or stopped (a pipeline that cannot open, ...).
+            report.errors.append(f"crawl stopped: {failure.type.__name__}: {failure.getErrorMessage()}")
+
+        done.addErrback(crawl_failed)
+        process.start()
+
+        for source in report.sources.values():
+            if source.unexpected and source.error:
+                store.record_source_error(source.platform, source.channel, source.error)
+        run.status, run.stats = report.status, report.to_json()
     return report

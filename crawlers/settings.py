@@ -42,7 +42,9 @@ def scrapy_settings(
         "TELNETCONSOLE_ENABLED": False,
         "REMOTE_CONTROL_ENABLED": False,
         "LOG_LEVEL": log_level,
-        "LOG_INSTALL_ROOT_HANDLER": log_level != "WARNING",
+        # Scrapy's records go to the handler the `vigie` command installs, which prints
+        # tracebacks only with --debug; Scrapy's own handler would print every one of them.
+        "LOG_INSTALL_ROOT_HANDLER": False,
         "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
         "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
     }

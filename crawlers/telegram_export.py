@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from crawlers.items import Post
+from crawlers.items import MAX_INTEGER, Post
 from vigie.errors import InputFormatError
+from vigie.sanitize import web_url, web_url_or_path
 
 _USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
 
@@ -41,17 +42,20 @@ def _text(value: Any) -> tuple[str, list[str]]:
             parts.append(piece)
         elif isinstance(piece, dict):
             parts.append(str(piece.get("text", "")))
-            if piece.get("type") == "link" and str(piece.get("text", "")).startswith("http"):
-                links.append(str(piece["text"]))
-            elif piece.get("href"):
-                links.append(str(piece["href"]))
+            # Only http(s) links are kept as links; a `javascript:` href stays out.
+            raw = piece.get("text") if piece.get("type") == "link" else piece.get("href")
+            if raw and (url := web_url(str(raw))):
+                links.append(url)
     return "".join(parts), links
 
 
 def _when(message: dict[str, Any], key: str) -> str | None:
     unix = message.get(f"{key}_unixtime")
-    if unix is not None and str(unix).isdigit():
-        return datetime.fromtimestamp(int(unix), UTC).isoformat()
+    if unix is not None and re.fullmatch(r"[0-9]{1,12}", str(unix)):
+        try:
+            return datetime.fromtimestamp(int(unix), UTC).isoformat()
+        except (OverflowError, OSError, ValueError):  # beyond the years datetime holds
+            pass
     raw = message.get(key)
     if isinstance(raw, str):
         try:
@@ -77,11 +81,18 @@ def _chat_posts(
         if not isinstance(message, dict) or message.get("type", "message") != "message":
             continue
         post_id = message.get("id")
-        if not isinstance(post_id, int) or post_id <= 0:
+        if not isinstance(post_id, int) or isinstance(post_id, bool) or post_id <= 0:
             result.skipped.append(f"messages[{index}]: no positive integer id")
             continue
+        if post_id > MAX_INTEGER:
+            result.skipped.append(f"messages[{index}]: id out of range (1 to {MAX_INTEGER})")
+            continue
         text, links = _text(message.get("text_entities") or message.get("text", ""))
-        media = [str(message[k]) for k in ("photo", "file") if isinstance(message.get(k), str)]
+        media = [
+            path
+            for k in ("photo", "file")
+            if isinstance(message.get(k), str) and (path := web_url_or_path(message[k]))
+        ]
         reply = message.get("reply_to_message_id")
         url = f"https://t.me/{name}/{post_id}" if username else f"https://t.me/c/{chat_id}/{post_id}"
         yield Post(
@@ -117,6 +128,10 @@ def read_export(path: str | Path, channel: str | None = None) -> ImportResult:
         raise InputFormatError(
             f"{file}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from None
+    except ValueError:  # Python refuses integers of thousands of digits
+        raise InputFormatError(f"{file}: invalid JSON: a number too long to read") from None
+    except RecursionError:
+        raise InputFormatError(f"{file}: invalid JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise InputFormatError(f"{file}: expected a JSON object with 'messages' (Telegram Desktop export)")
     if "messages" in data:

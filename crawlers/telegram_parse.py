@@ -1,7 +1,10 @@
 """Pure parsing of Telegram's public channel preview pages (`https://t.me/s/<channel>`).
 
 No network here: `parse_page` turns one saved page into posts, so every quirk of the
-markup is testable from files.
+markup is testable from files. Hostile pages are part of the markup's quirks: a page is
+decoded as its Content-Type, byte-order mark or `<meta charset>` says; nesting deeper than
+libxml2 builds is flattened so the text survives; a message whose id the store cannot hold
+is skipped and named in `PreviewPage.skipped`.
 """
 
 from __future__ import annotations
@@ -10,17 +13,44 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from html.parser import HTMLParser
 from urllib.parse import urljoin
 
+from lxml import etree
 from lxml import html as lxml_html
+from w3lib.encoding import html_to_unicode
 
-from crawlers.items import Post
+from crawlers.items import MAX_INTEGER, Post
 from vigie.errors import MarkupChangedError, SourceUnavailableError
+from vigie.sanitize import web_url
 
 CANONICAL = "https://t.me"
 _BG_URL = re.compile(r"background-image\s*:\s*url\(\s*['\"]?([^'\")]+)['\"]?\s*\)")
-_VIEWS = re.compile(r"^\s*([0-9]+(?:[.,][0-9]+)?)\s*([KkMm]?)\s*$")
+_VIEWS = re.compile(r"^\s*([0-9]{1,15}(?:[.,][0-9]{1,6})?)\s*([KkMm]?)\s*$")
 _EMOJI_IMG = re.compile(r"/emoji/\d+/([0-9A-Fa-f]+)\.png")
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+# libxml2 stops building a tree 2048 levels deep even with huge_tree, and drops the rest of
+# the page with it; a page nested deeper is re-parsed with deeper elements unwrapped.
+_FLAT_DEPTH = 256
+_VOID = frozenset(
+    (
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "keygen",
+        "link",
+        "meta",
+        "param",
+        "source",
+        "track",
+        "wbr",
+    )
+)
 
 
 def _has_class(cls: str) -> str:
@@ -33,6 +63,23 @@ class PreviewPage:
     title: str | None
     posts: list[Post] = field(default_factory=list)
     before: int | None = None  # the "load older" link's data-before, when present
+    skipped: list[str] = field(default_factory=list)  # messages that are not readable posts, and why
+
+
+class _Unreadable(Exception):
+    """One message cannot become a post; the rest of the page can."""
+
+
+def _short(value: str, limit: int = 40) -> str:
+    return value if len(value) <= limit else value[:limit] + "…"
+
+
+def _integer(raw: str) -> int | None:
+    """ASCII digits within what the store holds, else None ('²' is a digit to str.isdigit)."""
+    if not _ASCII_DIGITS.fullmatch(raw) or len(raw) > 19:
+        return None
+    value = int(raw)
+    return value if value <= MAX_INTEGER else None
 
 
 def parse_views(raw: str | None) -> int | None:
@@ -44,7 +91,8 @@ def parse_views(raw: str | None) -> int | None:
         return None
     number = float(match.group(1).replace(",", "."))
     scale = {"": 1, "k": 1_000, "m": 1_000_000}[match.group(2).lower()]
-    return round(number * scale)
+    views = round(number * scale)
+    return views if views <= MAX_INTEGER else None
 
 
 def _emoji_from_image(style: str) -> str:
@@ -59,30 +107,28 @@ def _emoji_from_image(style: str) -> str:
 
 
 def _text_of(node: lxml_html.HtmlElement) -> str:
-    parts: list[str] = []
-
-    def walk(el: lxml_html.HtmlElement) -> None:
+    parts: list[str] = [node.text or ""]
+    # Depth first, without recursion: a post may nest thousands of elements deep.
+    # Each entry is (element, whether its children are done and only its tail is left).
+    stack = [(child, False) for child in reversed(node)]
+    while stack:
+        el, done = stack.pop()
+        if done:
+            parts.append(el.tail or "")
+            continue
         tag = el.tag if isinstance(el.tag, str) else ""
-        if tag == "br":
-            parts.append("\n")
-        elif tag == "i" and "emoji" in (el.get("class") or "").split():
+        if tag == "i" and "emoji" in (el.get("class") or "").split():
             inner = el.text_content()
             parts.append(inner if inner.strip() else _emoji_from_image(el.get("style") or ""))
-            if el.tail:
-                parts.append(el.tail)
-            return
+            parts.append(el.tail or "")
+            continue
+        if tag == "br":
+            parts.append("\n")
         elif el.text and tag:
             parts.append(el.text)
+        stack.append((el, True))
         if tag:
-            for child in el:
-                walk(child)
-        if el.tail:
-            parts.append(el.tail)
-
-    if node.text:
-        parts.append(node.text)
-    for child in node:
-        walk(child)
+            stack.extend((child, False) for child in reversed(el))
     text = "".join(parts).replace("\r\n", "\n").replace("\xa0", " ")
     return "\n".join(line.rstrip() for line in text.split("\n")).strip()
 
@@ -97,8 +143,10 @@ def _iso(raw: str | None) -> str | None:
 
 
 def _absolute(page_url: str, href: str) -> str | None:
+    """The http(s) URL `href` leads to, or None: a `javascript:`, `data:` or other link is
+    not kept as one (the text around it stays in the post)."""
     try:
-        return urljoin(page_url, href.strip())
+        return web_url(urljoin(page_url, href.strip()))
     except ValueError:  # garbled markup, e.g. "http://[broken"
         return None
 
@@ -115,11 +163,16 @@ def _parse_message(msg: lxml_html.HtmlElement, page_url: str, captured_at: str) 
             f"Telegram preview markup changed: no data-post on message node ({page_url})"
         )
     channel, _, raw_id = data_post.rpartition("/")
-    if not raw_id.isdigit():
-        raise MarkupChangedError(f"Telegram preview markup changed: data-post {data_post!r} ({page_url})")
+    if not _ASCII_DIGITS.fullmatch(raw_id):
+        raise MarkupChangedError(
+            f"Telegram preview markup changed: data-post {_short(data_post)!r} ({page_url})"
+        )
     if "service_message" in (msg.get("class") or ""):
         return None  # "channel created", "photo updated": not posts
-    channel, post_id = channel.lower(), int(raw_id)
+    post_id = _integer(raw_id)
+    if not post_id:
+        raise _Unreadable(f"message {_short(data_post)!r}: id out of range (1 to {MAX_INTEGER}) ({page_url})")
+    channel = channel.lower()
 
     text_node = _first(
         msg,
@@ -134,8 +187,8 @@ def _parse_message(msg: lxml_html.HtmlElement, page_url: str, captured_at: str) 
             if href and href.startswith(("http://", "https://")) and "?q=" not in href and href not in links:
                 links.append(href)
     preview = _first(msg, f".//a[{_has_class('tgme_widget_message_link_preview')}]/@href")
-    if preview is not None and str(preview) not in links:
-        links.append(str(preview))
+    if preview is not None and (url := _absolute(page_url, str(preview))) and url not in links:
+        links.append(url)
 
     media: list[str] = []
     for wrap in msg.xpath(f".//*[{_has_class('tgme_widget_message_photo_wrap')}]"):
@@ -171,17 +224,107 @@ def _parse_message(msg: lxml_html.HtmlElement, page_url: str, captured_at: str) 
     )
 
 
-def parse_page(body: str | bytes, page_url: str, captured_at: str = "") -> PreviewPage:
-    """Parse one preview page. Raises SourceUnavailableError for a channel page without a
-    public preview and MarkupChangedError when the page is not a preview page at all."""
+class _Flattener(HTMLParser):
+    """Re-emits markup with the elements nested deeper than `depth` unwrapped: their tags
+    go, their text and everything else stay where they were."""
+
+    def __init__(self, depth: int) -> None:
+        super().__init__(convert_charrefs=False)
+        self.depth = depth
+        self.out: list[str] = []
+        self.open: list[tuple[str, bool]] = []  # (tag, kept); the kept ones come first
+        self.kept = 0
+        self.count: dict[str, int] = {}  # open elements per tag, so stray end tags cost nothing
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        text = self.get_starttag_text() or ""
+        if tag in _VOID:
+            self.out.append(text)
+            return
+        keep = self.kept < self.depth
+        self.open.append((tag, keep))
+        self.count[tag] = self.count.get(tag, 0) + 1
+        if keep:
+            self.kept += 1
+            self.out.append(text)
+
+    # libxml2 opens a non-void element written as <div/>: count it as open too.
+    handle_startendtag = handle_starttag
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.count.get(tag):
+            self.out.append(f"</{tag}>")  # stray: libxml2 ignores it as well
+            return
+        at = len(self.open) - 1
+        while self.open[at][0] != tag:
+            at -= 1
+        closed = self.open[at:]
+        del self.open[at:]
+        for name, kept in closed:
+            self.count[name] -= 1
+            self.kept -= kept
+        if closed[0][1]:
+            self.out.append(f"</{tag}>")
+
+    def handle_data(self, data: str) -> None:
+        self.out.append(data)
+
+    def handle_entityref(self, name: str) -> None:
+        self.out.append(f"&{name};")
+
+    def handle_charref(self, name: str) -> None:
+        self.out.append(f"&#{name};")
+
+    def handle_comment(self, data: str) -> None:
+        self.out.append(f"<!--{data}-->")
+
+    def handle_decl(self, decl: str) -> None:
+        self.out.append(f"<!{decl}>")
+
+    def handle_pi(self, data: str) -> None:
+        self.out.append(f"<?{data}>")
+
+    def unknown_decl(self, data: str) -> None:
+        self.out.append(f"<![{data}]>")
+
+
+def _flatten(markup: str, depth: int = _FLAT_DEPTH) -> str:
+    flattener = _Flattener(depth)
+    flattener.feed(markup)
+    flattener.close()
+    return "".join(flattener.out)
+
+
+def _too_deep(parser: lxml_html.HTMLParser) -> bool:
+    return any(e.type == etree.ErrorTypes.ERR_RESOURCE_LIMIT for e in parser.error_log)
+
+
+def _document(markup: str, page_url: str) -> lxml_html.HtmlElement:
+    try:
+        parser = lxml_html.HTMLParser(huge_tree=True)
+        root = lxml_html.document_fromstring(markup, parser=parser)
+        if _too_deep(parser):
+            parser = lxml_html.HTMLParser(huge_tree=True)
+            root = lxml_html.document_fromstring(_flatten(markup), parser=parser)
+    except (ValueError, etree.ParserError) as exc:
+        raise MarkupChangedError(f"Telegram preview page cannot be parsed ({page_url}): {exc}") from None
+    if _too_deep(parser):
+        raise MarkupChangedError(f"Telegram preview page is nested too deeply to read ({page_url})")
+    return root
+
+
+def parse_page(
+    body: str | bytes, page_url: str, captured_at: str = "", content_type: str | None = None
+) -> PreviewPage:
+    """Parse one preview page. Bytes are decoded as `content_type` (the Content-Type
+    header), else a byte-order mark or `<meta charset>`, else UTF-8. Raises
+    SourceUnavailableError for a channel page without a public preview and
+    MarkupChangedError when the page is not a preview page at all."""
     if isinstance(body, bytes):
-        body = body.decode("utf-8", errors="replace")
+        _, body = html_to_unicode(content_type, body)
     if not body.strip():
         raise MarkupChangedError(f"Telegram preview page is empty ({page_url})")
-    try:
-        root = lxml_html.document_fromstring(body)
-    except (ValueError, lxml_html.etree.ParserError) as exc:
-        raise MarkupChangedError(f"Telegram preview page cannot be parsed ({page_url}): {exc}") from None
+    root = _document(body, page_url)
 
     messages = root.xpath(f"//div[{_has_class('tgme_widget_message')}]")
     info = _first(root, f"//*[{_has_class('tgme_channel_info')}]")
@@ -193,13 +336,23 @@ def parse_page(body: str | bytes, page_url: str, captured_at: str = "") -> Previ
             f"Telegram preview markup changed: no messages and no channel header ({page_url})"
         )
 
-    posts = [p for m in messages if (p := _parse_message(m, page_url, captured_at)) is not None]
+    posts: list[Post] = []
+    skipped: list[str] = []
+    for message in messages:
+        try:
+            post = _parse_message(message, page_url, captured_at)
+        except _Unreadable as exc:
+            skipped.append(str(exc))
+            continue
+        if post is not None:
+            posts.append(post)
     title_node = _first(root, f"//*[{_has_class('tgme_channel_info_header_title')}]")
-    before = next((int(str(v)) for v in more if str(v).isdigit()), None)
+    before = next((b for v in more if (b := _integer(str(v)))), None)
     channel = posts[0].channel if posts else None
     return PreviewPage(
         channel=channel,
         title=title_node.text_content().strip() if title_node is not None else None,
         posts=posts,
         before=before,
+        skipped=skipped,
     )

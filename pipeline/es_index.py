@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ import yaml
 
 from vigie.config import ElasticsearchConfig, secret
 from vigie.errors import VigieError
+from vigie.sanitize import strip_controls, web_url_or_path
 from vigie.store import Store, utcnow
 
 if TYPE_CHECKING:
@@ -81,6 +83,22 @@ def connect(config: ElasticsearchConfig) -> Elasticsearch:
     if ca := secret("VIGIE_ES_CA_FILE"):
         kwargs["ca_certs"] = ca
     return Elasticsearch(url, **kwargs)
+
+
+def describe_es_error(exc: Exception, url: str | None = None) -> str:
+    """One line for a client error: what the cluster answered, or why there was no answer
+    (the innermost "[Errno 111] Connection refused" of the transport's chained message)."""
+    where = f" at {url}" if url else ""
+    status = getattr(getattr(exc, "meta", None), "status", None)
+    if isinstance(status, int) and hasattr(exc, "body"):
+        body = exc.body if isinstance(exc.body, dict) else {}
+        error = body.get("error")
+        reason = (isinstance(error, dict) and error.get("reason")) or getattr(exc, "message", "") or ""
+        return " ".join(f"Elasticsearch{where} answered HTTP {status}: {reason}".split())
+    text = " ".join([str(exc), str(getattr(exc, "message", "")), *map(str, getattr(exc, "errors", ()))])
+    causes = re.findall(r"\[Errno -?\d+\] ([^)\]'\"]+)", text)
+    cause = causes[-1].strip() if causes else " ".join(str(exc).split())
+    return f"Elasticsearch{where} unavailable: {cause or type(exc).__name__} ({type(exc).__name__})"
 
 
 @cache
@@ -257,13 +275,14 @@ def build_doc(row: sqlite3.Row, places: dict[str, dict[str, Any]]) -> dict[str, 
     def name(place_id: str | None) -> str | None:
         return places.get(place_id or "", {}).get("name") if place_id else None
 
+    text = strip_controls(row["text"])  # as the crawler stores it, whatever an older one did
     doc: dict[str, Any] = {
         "key": row["key"],
         "platform": row["platform"],
         "channel": row["channel"],
         "post_id": row["post_id"],
         "url": row["url"],
-        "text": row["text"],
+        "text": text,
         "lang": row["lang"],
         "lang_confidence": row["lang_confidence"],
         "score": row["score"],
@@ -273,10 +292,11 @@ def build_doc(row: sqlite3.Row, places: dict[str, dict[str, Any]]) -> dict[str, 
         "processed_at": row["processed_at"],
         "views": row["views"],
         "forwarded_from": row["forwarded_from"],
-        "reply_to": row["reply_to"],
+        "reply_to": web_url_or_path(row["reply_to"]),
         "edited": bool(row["edited"]),
-        "media": json.loads(row["media"]),
-        "links": json.loads(row["links"]),
+        # Link fields hold links only, whatever an older crawler stored.
+        "media": [m for m in json.loads(row["media"]) if web_url_or_path(str(m))],
+        "links": [u for u in json.loads(row["links"]) if web_url_or_path(str(u))],
         "cues": sorted({c["cue"] for c in cues}),
         "cue_texts": sorted({c["text"] for c in cues}),
         "phones": entities.get("phones", []),
@@ -304,7 +324,7 @@ def build_doc(row: sqlite3.Row, places: dict[str, dict[str, Any]]) -> dict[str, 
         "payload_sha256": row["payload_sha256"],
     }
     if row["lang"] in LANGUAGE_FIELDS:
-        doc[f"text_{row['lang']}"] = row["text"]
+        doc[f"text_{row['lang']}"] = text
     # Review and referral state goes only once the store has some; until then the index
     # keeps whatever it holds (partial updates never touch absent fields).
     if "referral_status" in row.keys() and row["referral_status"]:  # noqa: SIM118 - sqlite3.Row

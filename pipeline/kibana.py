@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vigie.errors import VigieError
+from vigie.sanitize import web_url
 
 BUCKET_SCHEMAS = ("segment", "split", "bucket", "group")
 SINGLE_VALUE_METRICS = ("avg", "sum", "max", "min", "cardinality")
@@ -208,6 +209,8 @@ def install(
 ) -> list[str]:
     """Import (overwriting) the saved objects into Kibana; lines saying what was imported,
     or with `dry_run` what would be, without any request."""
+    if kibana_url and web_url(kibana_url.rstrip("/")) is None:
+        raise VigieError(f"Kibana URL {kibana_url!r}: expected http(s)://host[:port][/path]")
     if dry_run:
         target = import_url(kibana_url, space).split("?")[0] if kibana_url else "Kibana (no URL set)"
         return [f"would import {_describe(obj)}" for obj in objects] + [f"into {target}"]

@@ -13,6 +13,7 @@ import json
 import statistics
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,10 +22,11 @@ from typing import Any
 
 from vigie.config import ReferralsConfig
 from vigie.errors import VigieError
+from vigie.sanitize import spreadsheet_cell
 from vigie.store import Store, utcnow
 
 PLATFORMS = ("telegram", "meta", "tiktok", "x", "youtube")
-FORMATS = ("csv", "json", "dsa")
+FORMATS = ("csv", "xlsx", "json", "dsa")
 # Where each platform takes notices, its policy category, and the fields its form asks for.
 DESTINATIONS: dict[str, dict[str, Any]] = {
     "telegram": {
@@ -354,8 +356,9 @@ def _notices(store: Store, platform: str, config: ReferralsConfig, batch_id: str
     return notices
 
 
-def _csv(notices: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
+def _rows(notices: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """A row per URL for the spreadsheet formats, every cell neutralised: contacts start
+    with `+` or `@`, and what follows is the poster's text (`@x; =HYPERLINK(...)`)."""
     columns = [
         "notice_id",
         "platform",
@@ -375,32 +378,57 @@ def _csv(notices: list[dict[str, Any]]) -> str:
         "trusted_flagger",
         "destination",
     ]
-    writer = csv.DictWriter(buffer, fieldnames=columns)
-    writer.writeheader()
+    rows = []
     for n in notices:
         for e in n["evidence"]:
-            writer.writerow(
-                {
-                    "notice_id": n["notice_id"],
-                    "platform": n["platform"],
-                    "url": e["url"],
-                    "category": n["category"],
-                    "content_type": n["content_type"],
-                    "legal_basis": n["legal_basis"],
-                    "explanation": n["explanation"],
-                    "routes": "; ".join(n["cues"]["routes"]),
-                    "prices": "; ".join(n["cues"]["prices"]),
-                    "contacts": "; ".join(n["cues"]["contacts"]),
-                    "captured_at": e["captured_at"],
-                    "payload_sha256": e["payload_sha256"],
-                    "text_sha256": e["text_sha256"],
-                    "notifier_name": n["notifier"]["name"],
-                    "notifier_email": n["notifier"]["email"],
-                    "trusted_flagger": n["trusted_flagger"],
-                    "destination": n["destination"],
-                }
-            )
+            row = {
+                "notice_id": n["notice_id"],
+                "platform": n["platform"],
+                "url": e["url"],
+                "category": n["category"],
+                "content_type": n["content_type"],
+                "legal_basis": n["legal_basis"],
+                "explanation": n["explanation"],
+                "routes": "; ".join(n["cues"]["routes"]),
+                "prices": "; ".join(n["cues"]["prices"]),
+                "contacts": "; ".join(n["cues"]["contacts"]),
+                "captured_at": e["captured_at"],
+                "payload_sha256": e["payload_sha256"],
+                "text_sha256": e["text_sha256"],
+                "notifier_name": n["notifier"]["name"],
+                "notifier_email": n["notifier"]["email"],
+                "trusted_flagger": n["trusted_flagger"],
+                "destination": n["destination"],
+            }
+            rows.append([spreadsheet_cell(row[c]) for c in columns])
+    return columns, rows
+
+
+def _csv(notices: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    columns, rows = _rows(notices)
+    writer = csv.writer(buffer)
+    writer.writerow(columns)
+    writer.writerows(rows)
     return buffer.getvalue()
+
+
+def _xlsx(notices: list[dict[str, Any]], path: Path) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "notices"
+    columns, rows = _rows(notices)
+    sheet.append(columns)
+    for row in rows:
+        sheet.append(row)
+    for cells in sheet.iter_rows():
+        for cell in cells:
+            cell.data_type = "s"  # text, never a formula, whatever the value looks like
+    sheet.freeze_panes = "A2"
+    book.save(path)
 
 
 def export(
@@ -430,6 +458,9 @@ def export(
     elif fmt == "csv":
         result.files.append(target / "notices.csv")
         result.files[-1].write_text(_csv(result.notices), encoding="utf-8")
+    elif fmt == "xlsx":
+        result.files.append(target / "notices.xlsx")
+        _xlsx(result.notices, result.files[-1])
     else:
         for n in result.notices:
             path = target / f"{n['notice_id']}.txt"
@@ -498,6 +529,21 @@ def _fetch(url: str, user_agent: str, retries: int = 3) -> tuple[int, str, str]:
     return 429, url, ""
 
 
+def _unreachable(base: str, exc: Exception, checked: int) -> str:
+    """No answer at all from the preview host: nothing can be told about the rest."""
+    reason = getattr(exc, "reason", None) or exc
+    host = urllib.parse.urlsplit(base)
+    hint = (
+        f"; `vigie mirror --port {host.port or 80}` serves the sample channels there"
+        if host.hostname in ("127.0.0.1", "localhost", "::1")
+        else ""
+    )
+    return (
+        f"cannot reach {base} to check removals ({reason}); {checked} checked, the others are left "
+        f"for the next check{hint}"
+    )
+
+
 def check_removals(
     store: Store, config: Any, base_url: str | None = None, force: bool = False
 ) -> CheckReport:
@@ -523,7 +569,10 @@ def check_removals(
         ):
             continue
         url = f"{base}/s/{r['channel']}?before={r['post_id'] + 1}"
-        status, _, body = _fetch(url, config.crawl.user_agent)
+        try:
+            status, _, body = _fetch(url, config.crawl.user_agent)
+        except (urllib.error.URLError, OSError) as exc:
+            raise ReferralError(_unreachable(base, exc, report.checked)) from None
         outcome, detail = "error", f"HTTP {status}"
         if status in (301, 302, 303, 307, 308, 404):
             outcome, detail = "removed", f"channel no longer public (HTTP {status})"

@@ -75,6 +75,11 @@ def check_period(period: str | None) -> str | None:
         return None
     if not _PERIOD.fullmatch(period):
         raise ValueError(f"period must look like 2026, 2026-11 or 2026-11-05, not {period!r}")
+    if len(period) == 10:
+        try:
+            date.fromisoformat(period)
+        except ValueError:
+            raise ValueError(f"period {period!r}: no such day") from None
     return period
 
 

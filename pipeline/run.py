@@ -77,7 +77,7 @@ def classify_and_index(config: VigieConfig, report: RunReport, progress: Any = N
 def index(config: VigieConfig, store: Store, report: RunReport) -> None:
     from elasticsearch import ApiError, TransportError
 
-    from pipeline.es_index import connect, count_indexed, setup, sync
+    from pipeline.es_index import connect, count_indexed, describe_es_error, es_url, setup, sync
 
     es = connect(config.elasticsearch)
     try:
@@ -88,7 +88,7 @@ def index(config: VigieConfig, store: Store, report: RunReport) -> None:
             "SELECT COUNT(*) FROM analysis WHERE is_advert = 1 AND indexed_sha256 IS NULL"
         ).fetchone()[0]
         report.errors.append(
-            f"Elasticsearch at {config.elasticsearch.url or 'VIGIE_ES_URL'} unavailable ({type(exc).__name__}); "
+            f"{describe_es_error(exc, es_url(config.elasticsearch))}; "
             f"{waiting} documents wait in the store and will be sent by the next run or `vigie es replay`"
         )
         return

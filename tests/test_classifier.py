@@ -11,6 +11,7 @@ from classifier.cues import find_cues
 from classifier.metrics import choose_threshold, macro_f1, prf
 from classifier.model import META_FILE, AdvertClassifier, ClassifierNotFoundError
 from classifier.train import TrainConfig, main
+from classifier.windows import MAX_WINDOWS, WINDOW_CHARS, windows
 from tests.conftest import run_vigie
 from vigie.errors import VigieError
 
@@ -145,6 +146,7 @@ def test_classify_jsonl_with_empty_and_huge_posts(shipped, tmp_path: Path):
         "score": 0.0,
         "is_advert": False,
         "cues": [],
+        "decision": "not_advert",
     }
     assert not lines[3]["is_advert"]
 
@@ -170,3 +172,64 @@ def test_classify_usage_errors(tmp_path):
     assert run_vigie("classify").returncode == 2
     result = run_vigie("classify", "   ")
     assert result.returncode == 2 and "the text is empty" in result.stderr
+
+
+def test_long_posts_are_read_in_bounded_windows():
+    assert windows("short") == ["short"]
+    text = "x" * (WINDOW_CHARS * 3)
+    parts = windows(text)
+    assert len(parts) == 4 and all(len(p) == WINDOW_CHARS for p in parts)
+    assert parts[-1] == text[-WINDOW_CHARS:]  # the end is always read
+    # 5 MB: at most MAX_WINDOWS, the first and last kept, the middle ones where contacts are.
+    filler = "lorem ipsum dolor sit amet " * 200_000
+    middle = len(filler) // 2
+    huge = filler[:middle] + " WhatsApp +90 536 741 22 90 €6500 " + filler[middle:]
+    chosen = windows(huge)
+    assert len(chosen) == MAX_WINDOWS
+    assert chosen[0] == huge[:WINDOW_CHARS] and chosen[-1] == huge[-WINDOW_CHARS:]
+    assert any("+90 536 741 22 90" in p for p in chosen)
+
+
+def test_an_advert_at_the_end_of_a_huge_post_is_flagged(shipped):
+    filler = "Weather report: sunny spells and light winds across the region today. " * 70_000  # ~5 MB
+    assert len(filler) > 4_900_000
+    result = shipped.predict([filler + "\n" + ADVERT, filler])
+    assert result[0].is_advert and result[0].score > 0.9
+    assert not result[1].is_advert
+
+
+def test_length_batches_cover_every_item_once_in_a_seeded_order():
+    import random
+
+    from classifier.train import length_batches
+
+    lengths = [random.Random(5).randint(3, 120) for _ in range(1000)]
+    batches = length_batches(lengths, 16, random.Random(13))
+    assert sorted(i for b in batches for i in b) == list(range(1000))
+    assert batches == length_batches(lengths, 16, random.Random(13))
+    assert batches != length_batches(lengths, 16, random.Random(14))
+    # Pooled by length: a batch's longest item is seldom far above its shortest.
+    spread = sorted(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches)
+    assert spread[len(spread) // 2] <= 10
+
+
+def test_fine_tuning_twice_with_one_seed_gives_the_same_classifier(tmp_path):
+    def run(name: str) -> tuple[dict, bytes]:
+        out = tmp_path / name
+        main(
+            TrainConfig(
+                output_dir=str(out),
+                mode="finetune",
+                epochs=1,
+                batch_size=8,
+                max_items=24,
+                c_grid=(1.0,),
+                runtimes=("torch",),
+            )
+        )
+        meta = json.loads((out / META_FILE).read_text(encoding="utf-8"))
+        return meta["heads"], (out / "encoder" / "model.safetensors").read_bytes()
+
+    first, second = run("a"), run("b")
+    assert first[0] == second[0]
+    assert first[1] == second[1]

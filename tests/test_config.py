@@ -20,7 +20,7 @@ BAD = [
     ),
     (
         {"crawl": {"dowload_delay": 1}},
-        "cfg.yaml: crawl.dowload_delay = 1: no such field (check the spelling against config/example.yaml)",
+        "cfg.yaml: crawl.dowload_delay: no such field (check the spelling against config/example.yaml)",
     ),
     (
         {"crawl": {"user_agent": "x"}},
@@ -47,7 +47,7 @@ BAD = [
     ({"sources": [{"channel": "abcd"}]}, "cfg.yaml: sources[0].platform: this field is required"),
     (
         {"sources": {"platform": "telegram"}},
-        "cfg.yaml: sources = {'platform': 'telegram'}: expected a valid list",
+        "cfg.yaml: sources (a mapping): expected a valid list",
     ),
     ({"store": {"path": 5}}, "cfg.yaml: store.path = 5: expected a valid string"),
     ([1, 2], "cfg.yaml: (top level): expected a mapping of sections, got list"),

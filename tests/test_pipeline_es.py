@@ -26,7 +26,7 @@ def demo_store(tmp_path_factory, shipped) -> Path:
     """The demo's store after one run without Elasticsearch (classified, clustered)."""
     data = tmp_path_factory.mktemp("demo")
     run_vigie("demo", "--data-dir", str(data), check=True, timeout=600, env={"VIGIE_ES_URL": ""})
-    return data / "demo.db"
+    return data / "vigie.db"
 
 
 def copy_store(demo_store: Path, tmp_path: Path) -> Path:
@@ -46,14 +46,15 @@ def test_demo_indexes_every_flagged_post_with_entities_and_clusters(tmp_path, es
         "demo", "--data-dir", str(tmp_path), timeout=600, env={"VIGIE_ES_URL": es_url}, check=True
     )
     assert "referral candidates:" in result.stdout and "(equal)" in result.stdout
-    links = json.loads(
-        run_vigie("links", "--json", config=write_config(tmp_path, "demo.db"), check=True).stdout
-    )
+    links = json.loads(run_vigie("links", "--json", config=tmp_path / "vigie.yaml", check=True).stdout)
     assert any("telegram:rebaz_safar_uk" in link["channels"] for link in links)
-    store_path = tmp_path / "demo.db"
+    store_path = tmp_path / "vigie.db"
     es = Elasticsearch(es_url)
-    assert count_indexed(es, ElasticsearchConfig()) == flagged(store_path) > 40
-    docs = [h["_source"] for h in es.search(index="vigie-posts", size=500)["hits"]["hits"]]
+    # Sample data has indices of its own: never the real ones' alias.
+    demo_index = ElasticsearchConfig(index_prefix="vigie-demo")
+    assert not es.indices.exists_alias(name="vigie-posts")
+    assert count_indexed(es, demo_index) == flagged(store_path) > 40
+    docs = [h["_source"] for h in es.search(index="vigie-demo", size=500)["hits"]["hits"]]
     assert all(
         d["cluster_id"] and d["referral_status"] == "new" and d["url"].startswith("https://t.me/")
         for d in docs
@@ -67,9 +68,7 @@ def test_demo_indexes_every_flagged_post_with_entities_and_clusters(tmp_path, es
     assert by_url[pair[0]] == by_url[pair[1]]
     # News, NGO and travel-agency channels hold no adverts: almost nothing from them is flagged.
     assert sum(d["channel"] in HARD_NEGATIVE_CHANNELS for d in docs) <= 2
-    candidates = json.loads((tmp_path / "demo-referral-candidates.json").read_text(encoding="utf-8"))[
-        "clusters"
-    ]
+    candidates = json.loads((tmp_path / "referral-candidates.json").read_text(encoding="utf-8"))["clusters"]
     assert sum(len(c["urls"]) for c in candidates) == len(docs)
     # Data minimisation: posts below the threshold keep key, score and times only.
     with Store(store_path) as store:
@@ -80,7 +79,7 @@ def test_demo_indexes_every_flagged_post_with_entities_and_clusters(tmp_path, es
     again = run_vigie(
         "demo", "--data-dir", str(tmp_path), timeout=600, env={"VIGIE_ES_URL": es_url}, check=True
     )
-    assert "0 indexed" in again.stdout and count_indexed(es, ElasticsearchConfig()) == len(docs)
+    assert "0 indexed" in again.stdout and count_indexed(es, demo_index) == len(docs)
 
 
 def test_sample_channels_are_classified_well(demo_store):
@@ -218,9 +217,3 @@ def test_es_unset_is_a_clear_error(tmp_path):
     config_file.write_text(f"data_dir: {tmp_path}\n", encoding="utf-8")
     result = run_vigie("es", "replay", config=config_file, env={"VIGIE_ES_URL": ""})
     assert result.returncode == 1 and "no Elasticsearch URL" in result.stderr
-
-
-def write_config(tmp_path: Path, store: str = "vigie.db") -> Path:
-    path = tmp_path / "links.yaml"
-    path.write_text(f"data_dir: {tmp_path}\nstore:\n  path: {store}\n", encoding="utf-8")
-    return path

@@ -486,6 +486,10 @@ def test_report_command_writes_the_page(store, tmp_path):
     config = tmp_path / "vigie.yaml"
     config.write_text(f"data_dir: {json.dumps(str(tmp_path))}\n", encoding="utf-8")
     out = tmp_path / "out" / "report.html"
+    missing = CliRunner().invoke(report, ["--out", str(out)], obj={"config_path": str(config)})
+    assert missing.exit_code == 2 and f"the directory {out.parent} does not exist" in missing.output
+    assert not out.parent.exists()  # never made: a mistyped path is refused, not created
+    out.parent.mkdir()
     result = CliRunner().invoke(
         report, ["--out", str(out), "--period", "2026-09"], obj={"config_path": str(config)}
     )

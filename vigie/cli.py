@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
+import sqlite3
 import sys
-from typing import Any
+import traceback
+from typing import Any, NoReturn
 
 import click
 
 from vigie import __version__
 from vigie.errors import VigieError
+from vigie.sanitize import for_terminal
 
 # name -> "module:attribute"; nothing here is imported until the subcommand runs.
 COMMANDS = {
@@ -55,6 +59,9 @@ HELP = {
 }
 
 
+DEBUG = {"on": False}  # --debug, set while the command line is parsed
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -73,6 +80,15 @@ class LazyGroup(click.Group):
             formatter.write_dl([(name, HELP.get(name, "")) for name in self.list_commands(ctx)])
 
 
+def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    # Read while parsing, so the error boundary in main() knows it whatever fails later;
+    # the daemon's child processes inherit it through the environment.
+    DEBUG["on"] = value
+    if value:
+        os.environ["VIGIE_DEBUG"] = "1"
+    return value
+
+
 @click.group(cls=LazyGroup)
 @click.version_option(__version__, prog_name="vigie")
 @click.option(
@@ -82,7 +98,16 @@ class LazyGroup(click.Group):
     envvar="VIGIE_CONFIG",
     help="YAML configuration (default: $VIGIE_CONFIG, ./vigie.yaml, built-in defaults).",
 )
-@click.option("-v", "--verbose", is_flag=True, help="Log progress details.")
+@click.option("-v", "--verbose", is_flag=True, help="Log progress details, and the libraries' own messages.")
+@click.option(
+    "--debug",
+    is_flag=True,
+    is_eager=True,
+    envvar="VIGIE_DEBUG",
+    expose_value=False,
+    callback=_set_debug,
+    help="On an error, print the traceback as well as the one-line message (also $VIGIE_DEBUG=1).",
+)
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     """Vigie finds migrant-smuggling service adverts on public social media and turns
@@ -90,11 +115,69 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["config_path"] = config_path
     ctx.obj["verbose"] = verbose
+    ctx.obj["debug"] = DEBUG["on"]
+    configure_logging(verbose, DEBUG["on"])
+
+
+class OneLineFormatter(logging.Formatter):
+    """Log records as terminal-safe text; tracebacks (a library's, or in the message
+    itself, as Twisted writes them) only when asked for, else the exception's last line."""
+
+    def __init__(self, fmt: str, tracebacks: bool) -> None:
+        super().__init__(fmt)
+        self.tracebacks = tracebacks
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self.tracebacks:
+            return for_terminal(super().format(record))
+        saved = record.exc_info, record.exc_text, record.stack_info
+        exc = record.exc_info[1] if record.exc_info else None
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        try:
+            text = super().format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
+        head, marker, tail = text.partition("Traceback (most recent call last):")
+        if marker:
+            lines = [line for line in tail.splitlines() if line.strip()]
+            text = head.rstrip() + (f" ({lines[-1].strip()})" if lines else "")
+        if exc is not None:
+            text += f" ({type(exc).__name__}: {_one_line(exc)})"
+        return for_terminal(text)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a record comes (test runners swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def configure_logging(verbose: bool, debug: bool = False) -> None:
+    """Vigie's own messages from WARNING (INFO with -v). Library loggers are quieter: the
+    Elasticsearch client and urllib3 log every retry of an outage Vigie reports itself in
+    one line, so they show only errors unless -v; Scrapy and Twisted show warnings."""
     level = logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Libraries (Scrapy) lower their own loggers' levels; the handler's level still holds.
-    for handler in logging.root.handlers:
-        handler.setLevel(level)
+    handler = _StderrHandler()
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", debug))
+    handler.setLevel(level)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h.formatter, OneLineFormatter)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in ("elasticsearch", "elastic_transport", "urllib3"):
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.ERROR)
+    for name in ("scrapy", "twisted"):
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 def load(ctx: click.Context) -> Any:
@@ -104,17 +187,63 @@ def load(ctx: click.Context) -> Any:
     return load_config(ctx.obj.get("config_path") if ctx.obj else None)
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def describe_error(exc: BaseException) -> str | None:
+    """One line for the errors a user or operator can act on: Vigie's own, the operating
+    system's, the store's, Elasticsearch's and the downloader's. None for anything else."""
+    module = type(exc).__module__ or ""
+    if isinstance(exc, VigieError):
+        return _one_line(exc)
+    if module.startswith(("elastic_transport", "elasticsearch")) and isinstance(exc, Exception):
+        from pipeline.es_index import describe_es_error
+
+        return describe_es_error(exc)
+    if isinstance(exc, sqlite3.Error):
+        return f"the store failed: {_one_line(exc)}"
+    if isinstance(exc, OSError):
+        reason = exc.strerror or _one_line(exc)
+        return f"{exc.filename}: {reason}" if exc.filename else reason
+    if module.startswith(("twisted", "scrapy")):
+        return f"download failed: {type(exc).__name__}: {_one_line(exc)}"
+    return None
+
+
+def _fail(exc: BaseException, message: str, code: int) -> NoReturn:
+    if DEBUG["on"]:
+        traceback.print_exception(exc)
+    click.echo(for_terminal(f"vigie: {message}"), err=True)
+    sys.exit(code)
+
+
 def main() -> None:
+    """The error boundary: whatever a command raises ends as one line on stderr and a
+    non-zero exit; `--debug` prints the traceback too."""
     try:
         cli(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
     except click.ClickException as exc:
+        exc.message = for_terminal(exc.message)  # type: ignore[misc]
         exc.show()
         sys.exit(exc.exit_code)
-    except VigieError as exc:
-        click.echo(f"vigie: {exc}", err=True)
-        sys.exit(1)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        # The reader went away (`vigie review | head`): nothing left to say to it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        message = describe_error(exc)
+        if message is None:
+            message = (
+                f"unexpected error: {type(exc).__name__}: {_one_line(exc)} "
+                "(a bug: run again with --debug for the traceback, and report it)"
+            )
+        _fail(exc, message, 1)

@@ -1,6 +1,9 @@
 """Configuration: YAML validated once, at load, against the schema below.
 
-Secrets never live in YAML: they come from environment variables (see `secret`).
+Secrets never live in YAML: they come from environment variables (see `secret`), and an
+error message never repeats the value of a field Vigie does not know. The YAML itself is
+bounded: a value that contains itself, or aliases that expand past `YAML_MAX_VALUES`
+values, are refused before anything is built from them.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -20,6 +24,9 @@ DATA_DIR_ENV = "VIGIE_DATA_DIR"
 # Keys that look like credentials are refused in files: they belong in the environment.
 _SECRET_KEY = re.compile(r"(pass(word)?|secret|token|api_?key|credential)s?$", re.IGNORECASE)
 _CHANNEL = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
+_HTTP_URL = re.compile(r"^https?://[^/\s]+(/[^\s]*)?$")
+# A configuration holds a few hundred values; aliases may not multiply them past this.
+YAML_MAX_VALUES = 10_000
 
 
 class _Section(BaseModel):
@@ -37,6 +44,21 @@ def channel_name(value: str) -> str:
             "with a letter (optionally as @name or a t.me link)"
         )
     return name
+
+
+def http_url(value: str, example: str) -> str:
+    """`value` if it is an http(s) URL with a host and a usable port, without a trailing /."""
+    expected = f"an http(s) URL such as {example}"
+    if not _HTTP_URL.match(value):
+        raise ValueError(expected)
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:  # a port out of range or not a number, a broken [IPv6] host
+        raise ValueError(f"{expected}, with a host and a port from 1 to 65535") from None
+    if not parts.hostname or (port is not None and not 1 <= port <= 65535):
+        raise ValueError(f"{expected}, with a host and a port from 1 to 65535")
+    return value.rstrip("/")
 
 
 ChannelName = Annotated[str, Field(description="Telegram channel username")]
@@ -77,9 +99,7 @@ class TelegramConfig(_Section):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", value):
-            raise ValueError("an http(s) URL such as https://t.me")
-        return value.rstrip("/")
+        return http_url(value, "https://t.me")
 
 
 class ClassifierConfig(_Section):
@@ -117,9 +137,7 @@ class ElasticsearchConfig(_Section):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        if value and not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", value):
-            raise ValueError("an http(s) URL such as https://es.example.org:9200")
-        return value.rstrip("/")
+        return http_url(value, "https://es.example.org:9200") if value else value
 
 
 class KibanaConfig(_Section):
@@ -260,12 +278,24 @@ def _expected(error: Any) -> str:
     return re.sub(r"^Input should be ", "expected ", msg) if msg.startswith("Input") else "expected " + msg
 
 
+def _got(error: Any) -> str:
+    """The bad value, as the message shows it. Never the value of a field Vigie does not know
+    (it may be a secret under a name the secret check misses), nor what a section holds."""
+    if error["type"] in ("missing", "extra_forbidden"):
+        return ""
+    value = error["input"]
+    if isinstance(value, dict):
+        return " (a mapping)"
+    if isinstance(value, list):
+        return " (a list)"
+    return f" = {value!r}"
+
+
 def describe_errors(source: str, exc: ValidationError) -> str:
     lines = []
     for error in exc.errors():
         where = _field_path(tuple(error["loc"]))
-        got = "" if error["type"] == "missing" else f" = {error['input']!r}"
-        lines.append(f"{source}: {where}{got}: {_expected(error)}")
+        lines.append(f"{source}: {where}{_got(error)}: {_expected(error)}")
     return "\n".join(lines)
 
 
@@ -288,6 +318,61 @@ def parse_config(data: Any, source: str = "<config>") -> VigieConfig:
         raise ConfigurationError(describe_errors(source, exc)) from None
 
 
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _check_size(root: yaml.Node, file: Path) -> None:
+    """Count the values the document expands to, aliases included, without expanding them:
+    each node once, depth first. Refuse a node that contains itself and a document larger
+    than YAML_MAX_VALUES (a "billion laughs" is a few lines of aliases)."""
+    size: dict[int, int] = {}
+    path: set[int] = set()  # nodes whose children are being counted
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, counted = stack.pop()
+        mark = node.start_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}"
+        if counted:
+            path.discard(id(node))
+            size[id(node)] = 1 + sum(size[id(child)] for child in _children(node))
+            if size[id(node)] > YAML_MAX_VALUES:
+                raise ConfigurationError(
+                    f"{file}: {where}: aliases expand this value to more than {YAML_MAX_VALUES} "
+                    "values; write the values out instead"
+                )
+            continue
+        if id(node) in size:
+            continue
+        if id(node) in path:
+            raise ConfigurationError(
+                f"{file}: {where}: an alias refers to a value that contains it; a configuration "
+                "cannot be recursive"
+            )
+        path.add(id(node))
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in size)
+
+
+def _safe_load(text: str, file: Path) -> Any:
+    """yaml.safe_load, checking the size of the document before building it."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_size(node, file)
+        return loader.construct_document(node)
+    except RecursionError:
+        raise ConfigurationError(f"{file}: values are nested too deeply") from None
+    finally:
+        loader.dispose()
+
+
 def load_config(path: str | Path | None = None) -> VigieConfig:
     """Load FILE, else $VIGIE_CONFIG, else ./vigie.yaml if present, else the defaults."""
     if path is None:
@@ -306,7 +391,7 @@ def load_config(path: str | Path | None = None) -> VigieConfig:
     except UnicodeDecodeError:
         raise ConfigurationError(f"{file}: configuration is not valid UTF-8") from None
     try:
-        data = yaml.safe_load(text)
+        data = _safe_load(text, file)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"

@@ -1,7 +1,8 @@
 """Every error Vigie raises on purpose derives from VigieError.
 
-The CLI turns a VigieError into a one-line message and exit status 1; anything
-else is a bug and keeps its traceback.
+The CLI (`vigie.cli.main`) turns a VigieError, and the errors of the operating system,
+the store, Elasticsearch and the downloader, into a one-line message and exit status 1.
+Anything else is a bug: one line saying so, and the traceback with `--debug`.
 """
 
 
@@ -16,8 +17,9 @@ class ConfigurationError(VigieError):
 
 
 class StoreError(VigieError):
-    """Raised by `vigie.store.Store` when the embedded database cannot be opened or
-    was written by an incompatible version. Nothing is written after it."""
+    """Raised by `vigie.store.Store` when the embedded database cannot be opened, fails
+    its integrity check (the message says how to recover it), or was written by an
+    incompatible version. Nothing is written after it."""
 
 
 class MarkupChangedError(VigieError):

@@ -2,19 +2,26 @@
 
 Posts are keyed `platform:channel:post_id`; writing the same post twice adds nothing,
 and an edited post replaces its stored content.
+
+Opening checks the file (`PRAGMA quick_check`, once per process and within a time budget)
+and refuses a damaged one, so nothing is written into it. Commands that only read open the
+store with `read_only=True`: they work on a file or a directory they cannot write.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 from crawlers.items import Post
 from vigie import __version__
@@ -22,6 +29,11 @@ from vigie.errors import StoreError
 
 SCHEMA_VERSION = 3
 Outcome = Literal["new", "updated", "unchanged"]
+# `PRAGMA quick_check` reads the whole file: past this many seconds it stops, unfinished.
+CHECK_SECONDS = 10.0
+
+log = logging.getLogger(__name__)
+_checked: set[Path] = set()  # stores found intact by this process
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS posts (
@@ -166,6 +178,25 @@ def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+@dataclass
+class Run:
+    """A run being recorded: its body sets `status` and `stats` before it ends."""
+
+    id: int
+    status: str = "ok"
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def _damaged(path: Path, detail: str) -> StoreError:
+    what = "is not a SQLite database or its header is damaged" if "not a database" in detail else "is damaged"
+    recovered = path.with_name(path.stem + "-recovered" + path.suffix)
+    return StoreError(
+        f"{path}: cannot open the store: the file {what} ({detail}); nothing was written to it. "
+        f"Restore it from a backup, or copy what is readable into a new file with "
+        f"`sqlite3 {path} .recover | sqlite3 {recovered}` and point store.path at that file"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class SourceState:
     platform: str
@@ -206,20 +237,101 @@ def _row(post: Post) -> dict[str, Any]:
 
 
 class Store:
-    """One connection to the embedded database. Not shared between threads."""
+    """One connection to the embedded database. Not shared between threads.
 
-    def __init__(self, path: str | Path) -> None:
+    With `read_only=True` nothing is ever written, not even the schema: a store that does
+    not exist yet reads as empty, and one made by an older Vigie must be opened once for
+    writing (any crawl) to be upgraded."""
+
+    def __init__(self, path: str | Path, read_only: bool = False) -> None:
         self.path = Path(path)
+        self.read_only = read_only
+        self.db: sqlite3.Connection
         try:
+            self._open()
+        except BaseException as exc:
+            if (db := getattr(self, "db", None)) is not None:
+                db.close()
+            if isinstance(exc, sqlite3.OperationalError):
+                raise StoreError(f"{self.path}: cannot open the store: {exc}") from None
+            if isinstance(exc, sqlite3.DatabaseError):  # "malformed", "not a database"
+                raise _damaged(self.path, str(exc)) from None
+            raise
+
+    def _open(self) -> None:
+        if self.read_only:
+            self.db = self._connect_read_only()
+        else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            self.db.row_factory = sqlite3.Row
+        self.db.row_factory = sqlite3.Row
+        self._check()
+        if self.read_only:
+            self._check_version()
+        else:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: cannot open the store: {exc}") from None
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        if not self.path.exists():
+            db = sqlite3.connect(":memory:", isolation_level=None)
+            self.db = db
+            self._migrate()  # an empty store, in memory only
+            return db
+        uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"
+        db = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
+        try:
+            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "readonly" not in str(exc) and "unable to open" not in str(exc):
+                raise
+            # A WAL store in a directory we cannot write: SQLite cannot make the shared-memory
+            # file it coordinates with writers through. None can be writing (they would have
+            # made it), so read the file as it is: what its last writer checkpointed.
+            db.close()
+            db = sqlite3.connect(uri + "&immutable=1", uri=True, isolation_level=None)
+        return db
+
+    def _check(self) -> None:
+        """Refuse a damaged file: a quick structural check, once per process per store."""
+        key = self.path.resolve()
+        if key in _checked or not self.path.exists():
+            return
+        deadline = time.monotonic() + CHECK_SECONDS
+        self.db.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+        try:
+            rows = [str(r[0]) for r in self.db.execute("PRAGMA quick_check(3)")]
+        except sqlite3.OperationalError as exc:
+            if "interrupted" not in str(exc):
+                raise
+            log.warning("%s: integrity check stopped after %.0f s, unfinished", self.path, CHECK_SECONDS)
+            _checked.add(key)  # not again in this process: the budget is spent
+            return
+        finally:
+            self.db.set_progress_handler(None, 0)
+        if rows != ["ok"]:
+            raise _damaged(self.path, "; ".join(" ".join(r.split()) for r in rows)[:300])
+        _checked.add(key)
+
+    def _check_version(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: written by a newer Vigie (schema {version}, this one knows "
+                f"{SCHEMA_VERSION}); upgrade Vigie or use another store.path"
+            )
+        if version == 0:
+            raise StoreError(
+                f"{self.path}: not a Vigie store (no schema); a command that writes (for example "
+                "`vigie crawl`) makes one"
+            )
+        if version < SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: made by an older Vigie (schema {version}); it is upgraded the next "
+                "time a command that writes opens it (for example `vigie crawl`)"
+            )
 
     def _migrate(self) -> None:
         """Create or upgrade the schema. The version is read inside the write lock, so two
@@ -387,6 +499,19 @@ class Store:
             "UPDATE runs SET finished_at = ?, status = ?, stats = ? WHERE id = ?",
             (utcnow(), status, json.dumps(stats, ensure_ascii=False), run_id),
         )
+
+    @contextmanager
+    def run(self, command: str) -> Iterator[Run]:
+        """Record a run of `command`. It ends with the status and stats its body set, or as
+        failed, with the error, when the body raises: it is never left `running`."""
+        run = Run(self.start_run(command))
+        try:
+            yield run
+        except BaseException as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            self.finish_run(run.id, "failed", {**run.stats, "error": error[:500]})
+            raise
+        self.finish_run(run.id, run.status, run.stats)
 
     def runs(self, limit: int = 20) -> list[sqlite3.Row]:
         return list(self.db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,)))

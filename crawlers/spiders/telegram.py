@@ -4,6 +4,10 @@ Each channel is one walk: the newest page, then `?before=<id>` pages, until the 
 reaches the cursor (less a look-back, to catch edits) or the channel's first post. A walk
 cut short (page limit, error, kill) leaves its range in the store; the next walk jumps
 over that range once it reaches it and carries on below it.
+
+An exception in the spider or a pipeline is a failure of the crawler, not of the source:
+the source's walk stops there, the error goes into the report marked `unexpected`, and the
+run that reports it is recorded as failed.
 """
 
 from __future__ import annotations
@@ -14,13 +18,15 @@ from typing import Any
 
 import scrapy
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from scrapy import signals
+from scrapy.crawler import Crawler
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from crawlers.items import Page, SourceFailed
 from crawlers.report import CrawlReport
 from crawlers.telegram_parse import parse_page
-from vigie.config import TelegramConfig, channel_name
+from vigie.config import channel_name, http_url
 from vigie.errors import MarkupChangedError, SourceUnavailableError
 from vigie.store import SourceState, utcnow
 
@@ -46,7 +52,7 @@ class TelegramCrawlArgs(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
-        return TelegramConfig(base_url=value).base_url
+        return http_url(value, "https://t.me")
 
 
 @dataclass
@@ -80,6 +86,30 @@ class TelegramSpider(scrapy.Spider):
             stop_at = max(0, state.cursor - args.lookback_posts) if state.cursor else 0
             self.walks[channel] = Walk(channel, state, stop_at)
 
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> TelegramSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider.on_spider_error, signal=signals.spider_error)
+        crawler.signals.connect(spider.on_item_error, signal=signals.item_error)
+        return spider
+
+    def unexpected(self, channel: str | None, what: str, failure: Failure) -> None:
+        reason = f"{what}: {failure.type.__name__ if failure.type else 'error'}: {failure.getErrorMessage()}"
+        if channel not in self.walks:
+            self.report.errors.append(reason)
+            return
+        source = self.report.source("telegram", channel)
+        if not source.unexpected:
+            source.error, source.unexpected = reason, True
+
+    def on_spider_error(self, failure: Failure, response: Response | Failure, spider: Any) -> None:
+        request = getattr(response, "request", None) or getattr(failure, "request", None)
+        channel = request.cb_kwargs.get("channel") if request is not None else None
+        self.unexpected(channel, "crawler error reading a page", failure)
+
+    def on_item_error(self, item: Any, response: Any, spider: Any, failure: Failure) -> None:
+        self.unexpected(getattr(item, "channel", None), "crawler error storing a page", failure)
+
     def page_request(self, walk: Walk, before: int | None) -> scrapy.Request:
         url = f"{self.args.base_url}/s/{walk.channel}" + (f"?before={before}" if before else "")
         return scrapy.Request(
@@ -94,10 +124,18 @@ class TelegramSpider(scrapy.Spider):
     async def start(self) -> AsyncIterator[scrapy.Request]:
         for walk in self.walks.values():
             self.report.source("telegram", walk.channel)
-            yield self.page_request(walk, None)
+            try:
+                request = self.page_request(walk, None)
+            except Exception:  # the crawler's failure, reported; the other walks go on
+                self.unexpected(walk.channel, "crawler error starting the walk", Failure())
+                continue
+            yield request
 
     def parse(self, response: Response, channel: str, before: int | None) -> Iterator[Any]:
         walk = self.walks[channel]
+        source = self.report.source("telegram", channel)
+        if source.error:
+            return  # an earlier page of this walk failed: never store past the gap
         if response.status in REDIRECTS:
             where = (response.headers.get(b"Location") or b"").decode("latin-1")
             yield SourceFailed(
@@ -107,19 +145,36 @@ class TelegramSpider(scrapy.Spider):
         if response.status == 404:
             yield SourceFailed("telegram", channel, f"@{channel} not found (HTTP 404 at {response.url})")
             return
+        content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1") or None
         try:
-            page = parse_page(response.body, response.url, captured_at=utcnow())
+            page = parse_page(response.body, response.url, captured_at=utcnow(), content_type=content_type)
         except (MarkupChangedError, SourceUnavailableError) as exc:
             yield SourceFailed("telegram", channel, str(exc))
             return
 
         walk.pages += 1
-        self.report.source("telegram", channel).pages += 1
+        source.pages += 1
+        for reason in page.skipped:
+            source.dropped += 1
+            source.warn(f"skipped {reason}")
+            self.logger.warning("@%s: skipped %s", channel, reason)
         posts = [p for p in page.posts if before is None or p.post_id < before]
         for post in posts:
             if post.channel != channel:
                 # A renamed channel keeps its ids; keep the name the source is tracked by.
                 post.channel, post.url = channel, f"https://t.me/{channel}/{post.post_id}"
+        if not posts and page.skipped:
+            # No readable id tells where the walk is: go on below the page's "more" link, or
+            # stop here without claiming the walk complete.
+            more = page.before
+            if more is None or (before is not None and more >= before):
+                yield SourceFailed(
+                    "telegram", channel, f"no readable post on {response.url}: {page.skipped[0]}"
+                )
+            elif walk.pages < self.args.max_pages:
+                walk.befores.append(more)
+                yield self.page_request(walk, more)
+            return
         if not posts:
             yield Page("telegram", channel, [], walk.highest, walk.lowest, complete=True)
             return
@@ -130,8 +185,8 @@ class TelegramSpider(scrapy.Spider):
         walk.lowest = min(walk.lowest or low, low)
         next_before = self.next_before(walk, page.before, low)
         yield Page("telegram", channel, posts, walk.highest, walk.lowest, complete=next_before is None)
-        if next_before is None:
-            return
+        if next_before is None or source.error:
+            return  # done, or an earlier page of this walk failed: never store past a gap
         if walk.pages >= self.args.max_pages:
             self.logger.info(
                 "@%s: page limit reached; the next run resumes below id %d", channel, walk.lowest

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from vigie.cli import load
@@ -44,8 +46,13 @@ def telegram(
 ) -> None:
     """Crawl Telegram public channel previews (t.me/s/CHANNEL). Without CHANNELS, crawl
     the Telegram sources of the configuration."""
-    from vigie.config import channel_name
+    from vigie.config import channel_name, http_url
 
+    if base_url:
+        try:
+            base_url = http_url(base_url, "https://t.me")
+        except ValueError as exc:
+            raise click.BadParameter(f"{base_url!r}: expected {exc}", param_hint="--base-url") from None
     names = []
     for raw in channels:
         try:
@@ -56,7 +63,20 @@ def telegram(
         names = [s.channel for s in load(ctx).sources if s.platform == "telegram"]
         if not names:
             raise click.UsageError("name at least one channel, or list sources in the configuration")
+    if out:
+        _check_out(Path(out))
     _run(ctx, names, base_url, max_pages, out, as_json)
+
+
+def _check_out(out: Path) -> None:
+    """--out is written once the crawl runs: find out now whether it can be."""
+    if not out.parent.is_dir():
+        raise click.BadParameter(f"{out}: the directory {out.parent} does not exist", param_hint="--out")
+    try:
+        with open(out, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise click.BadParameter(f"{out}: cannot write: {exc.strerror}", param_hint="--out") from None
 
 
 def _run(
@@ -80,5 +100,7 @@ def _run(
     except ValidationError as exc:
         raise click.BadParameter(describe_errors("arguments", exc)) from None
     print_crawl_report(report, as_json)
+    if report.unexpected:
+        raise VigieError(f"the crawl failed, recorded as a failed run: {report.unexpected[0]}")
     if report.sources and len(report.failed) == len(report.sources):
         raise VigieError("every source failed; see the errors above")

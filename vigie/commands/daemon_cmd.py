@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
 from vigie.cli import load
+from vigie.commands.output import cell, echo, echo_json, markup
 
 
 @click.group("daemon", invoke_without_command=True)
@@ -44,7 +44,7 @@ def run(ctx: click.Context, no_classify: bool) -> None:
         classify=not no_classify,
         verbose=bool(obj.get("verbose")),
     )
-    code = daemon.run(announce=lambda message: click.echo(message, err=True))
+    code = daemon.run(announce=lambda message: echo(message, err=True))
     ctx.exit(code)
 
 
@@ -65,20 +65,25 @@ def _print(status: dict[str, Any]) -> None:
     console = Console(width=180)
     daemon = status["daemon"]
     if not daemon:
-        console.print(f"daemon: never started with this data directory ({status['status_file']} is absent)")
+        console.print(
+            f"daemon: never started with this data directory ({markup(status['status_file'])} is absent)"
+        )
     else:
         line = (
-            f"daemon: [b]{daemon['state']}[/b], pid {daemon.get('pid')}, started {daemon.get('started_at')}, "
-            f"heartbeat {_ago(daemon.get('heartbeat_age_s'))}"
+            f"daemon: [b]{markup(daemon['state'])}[/b], pid {markup(daemon.get('pid'))}, "
+            f"started {markup(daemon.get('started_at'))}, heartbeat {_ago(daemon.get('heartbeat_age_s'))}"
         )
         if daemon.get("stopped_at"):
-            line += f", stopped {daemon['stopped_at']}"
+            line += f", stopped {markup(daemon['stopped_at'])}"
         console.print(line)
         for child in daemon.get("children", []):
             console.print(
-                f"  running: {child['job']} {child.get('step')} (pid {child.get('pid')}, since {child.get('started_at')})"
+                cell(
+                    f"  running: {child['job']} {child.get('step')} (pid {child.get('pid')}, "
+                    f"since {child.get('started_at')})"
+                )
             )
-    jobs = Table(title=f"Jobs in {status['jobs_store']}")
+    jobs = Table(title=cell(f"Jobs in {status['jobs_store']}"))
     for column in (
         "job",
         "schedule",
@@ -96,14 +101,14 @@ def _print(status: dict[str, Any]) -> None:
             outcome += " (running)"
         colour = {"ok": "green", "failed": "red", "timeout": "red"}.get(job["last_outcome"] or "")
         jobs.add_row(
-            job["id"],
-            job["schedule"] or "",
-            job["next_run_time"] or "paused",
-            f"[{colour}]{outcome}[/{colour}]" if colour else outcome,
-            job["last_finished_at"] or "-",
+            cell(job["id"]),
+            cell(job["schedule"] or ""),
+            cell(job["next_run_time"] or "paused"),
+            f"[{colour}]{markup(outcome)}[/{colour}]" if colour else cell(outcome),
+            cell(job["last_finished_at"] or "-"),
             f"{job['last_duration_s']:.1f} s" if job["last_duration_s"] is not None else "-",
             f"{job['runs']} ({job['failures']} failed)",
-            job["last_error"] or job["last_note"] or "",
+            cell(job["last_error"] or job["last_note"] or ""),
         )
     console.print(jobs)
     sources = Table(title="Sources")
@@ -112,11 +117,11 @@ def _print(status: dict[str, Any]) -> None:
     for s in status["sources"]:
         name = f"{s['platform']}:{s['channel']}" + ("" if s["configured"] else " (not configured)")
         sources.add_row(
-            name,
+            cell(name),
             str(s["cursor"] if s["cursor"] is not None else "-"),
             str(s["pending_before"] or "-"),
-            s["last_success_at"] or "-",
-            s["last_error"] or "",
+            cell(s["last_success_at"] or "-"),
+            cell(s["last_error"] or ""),
         )
     console.print(sources)
 
@@ -131,6 +136,6 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
     report = read_status(load(ctx))
     if as_json:
-        click.echo(json.dumps(report, ensure_ascii=False, indent=2, default=str))
+        echo_json(report, indent=2, default=str)
     else:
         _print(report)

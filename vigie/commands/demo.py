@@ -1,7 +1,7 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.console import Console
@@ -14,41 +14,64 @@ from vigie.commands.output import print_crawl_report
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False),
-    help="Where the demo store goes (default: the configured data_dir).",
+    help="The demo's own directory (default: demo/ in $VIGIE_DATA_DIR or ~/.local/share/vigie).",
 )
 @click.option("--max-pages", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option(
+    "--mirror-port",
+    type=click.IntRange(1, 65535),
+    default=8080,
+    show_default=True,
+    help="Port of `vigie mirror` that the demo's configuration re-crawls for removal checks.",
+)
 @click.option("--crawl-only", is_flag=True, help="Stop after crawling (no classifier needed).")
 @click.pass_context
-def demo(ctx: click.Context, data_dir: str | None, max_pages: int, crawl_only: bool) -> None:
-    """The whole pipeline on the bundled sample channels, served on 127.0.0.1: crawl into a
-    demo store (demo.db beside the configured store), classify, extract entities, group
-    reposts, index into Elasticsearch when one is configured, and write the referral
-    candidates. Safe to run again: a second run adds nothing."""
+def demo(
+    ctx: click.Context, data_dir: str | None, max_pages: int, mirror_port: int, crawl_only: bool
+) -> None:
+    """The whole pipeline on the bundled sample channels, served on 127.0.0.1: crawl,
+    classify, extract entities, group reposts, index into Elasticsearch when one is
+    configured, and write the referral candidates. Everything goes into a directory of its
+    own, with a configuration (vigie.yaml) that the other commands use once $VIGIE_CONFIG
+    names it; the demo prints those commands. Your own store is never touched. Safe to run
+    again: a second run adds nothing."""
     from crawlers.mirror import Mirror
     from crawlers.run import crawl_telegram
+    from pipeline.referrals import review_queue
     from pipeline.run import RunReport, classify_and_index, referral_candidates
+    from vigie import demo as sample
     from vigie.commands.run_cmd import print_run_summary, progress_bar
+    from vigie.store import Store
 
-    config = load(ctx)
-    changes: dict[str, Any] = {
-        "store": {"path": "demo.db"},
-        "crawl": {**config.crawl.model_dump(), "download_delay": 0.0, "autothrottle": False},
-    }
-    if data_dir:
-        changes["data_dir"] = data_dir
-    config = config.model_validate({**config.model_dump(), **changes})
+    directory = Path(data_dir).expanduser() if data_dir else sample.default_dir()
+    sample.check_dir(directory)
     report = RunReport()
     with Mirror() as mirror:
         channels = sorted(mirror.channels)
-        click.echo(f"serving {len(channels)} sample channels at {mirror.url}; store: {config.store_path()}")
+        config_path, config = sample.write_config(
+            directory, sample.demo_config(load(ctx), directory, channels, mirror_port)
+        )
+        click.echo(
+            f"serving {len(channels)} sample channels at {mirror.url}; demo data (sample only): {directory}"
+        )
         report.crawl = crawl_telegram(config, channels, base_url=mirror.url, max_pages=max_pages)
     print_crawl_report(report.crawl)
     if crawl_only:
+        click.echo(
+            f"Crawled only. Next: export VIGIE_CONFIG={config_path.resolve()}; `vigie status`; "
+            "`vigie run --no-crawl` classifies what the demo stored."
+        )
         return
     console = Console(width=140)
     with progress_bar(console) as progress:
         classify_and_index(config, report, progress)
     print_run_summary(report, console)
-    out = Path(config.store_path()).with_name("demo-referral-candidates.json")
+    out = config.store_path().with_name(sample.CANDIDATES_NAME)
     clusters = referral_candidates(config, out)
     click.echo(f"referral candidates: {clusters} clusters of flagged posts → {out}")
+    with Store(config.store_path()) as store:
+        queue = review_queue(store, limit=None)
+    # A cluster of reposts shows a notice listing several URLs; else the top one.
+    cluster = next((g for g in queue if len(g["posts"]) > 1), queue[0] if queue else None)
+    click.echo()
+    click.echo(sample.format_steps(sample.next_steps(config_path, config, cluster, datetime.now(UTC).year)))

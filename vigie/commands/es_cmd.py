@@ -1,10 +1,19 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 from vigie.cli import load
+from vigie.commands.output import echo
+from vigie.errors import VigieError
+
+
+def _client_errors() -> tuple[type[Exception], ...]:
+    from elasticsearch import ApiError, TransportError
+
+    return (ApiError, TransportError)
 
 
 @click.group("es")
@@ -13,40 +22,64 @@ def es_group() -> None:
 
 
 @es_group.command("setup")
-@click.option("--dry-run", is_flag=True, help="Print what would be installed; change nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print what would be installed; change nothing. Works without a cluster: then the "
+    "existing indices are not compared.",
+)
 @click.option("--print-template", is_flag=True, help="Print the index template JSON.")
 @click.pass_context
 def setup_cmd(ctx: click.Context, dry_run: bool, print_template: bool) -> None:
     """Install or upgrade the index template and alias (idempotent)."""
-    from pipeline.es_index import connect, es_url, setup, template_body
+    from pipeline.es_index import connect, describe_es_error, es_url, setup, template_body
 
     config = load(ctx).elasticsearch
+    url = es_url(config)
     if print_template:
         click.echo(json.dumps(template_body(config), indent=1))
-    es = None if dry_run and not es_url(config) else connect(config)
-    for step in setup(es, config, dry_run=dry_run):
-        click.echo(f"{'would ' if dry_run else ''}{step.action}: {step.target} ({step.detail})")
+    es: Any = None if dry_run and not url else connect(config)
+    try:
+        steps = setup(es, config, dry_run=dry_run)
+    except _client_errors() as exc:
+        if not dry_run:
+            raise VigieError(f"{describe_es_error(exc, url)}; nothing was installed") from None
+        echo(
+            f"warning: {describe_es_error(exc, url)}: showing the template with the built-in "
+            "analyzers; the cluster's analyzers and existing indices were not checked",
+            err=True,
+        )
+        steps = setup(None, config, dry_run=True)
+    for step in steps:
+        echo(f"{'would ' if dry_run else ''}{step.action}: {step.target} ({step.detail})")
 
 
 @es_group.command("replay")
 @click.pass_context
 def replay(ctx: click.Context) -> None:
     """Send what the spool and the store hold that the cluster has not acknowledged."""
-    from pipeline.es_index import connect, count_indexed, setup, spooled, sync
+    from pipeline.es_index import connect, count_indexed, describe_es_error, es_url, setup, spooled, sync
     from vigie.store import Store
 
     config = load(ctx)
+    url = es_url(config.elasticsearch)
     es = connect(config.elasticsearch)
-    setup(es, config.elasticsearch)
     with Store(config.store_path()) as store:
         before = len(spooled(store))
-        result = sync(store, es, config.elasticsearch)
+        try:
+            setup(es, config.elasticsearch)
+            result = sync(store, es, config.elasticsearch)
+            total = count_indexed(es, config.elasticsearch)
+        except _client_errors() as exc:
+            raise VigieError(
+                f"{describe_es_error(exc, url)}; {before} spooled document(s) kept for the next replay"
+            ) from None
         left = len(spooled(store))
-    click.echo(
+    echo(
         f"spool: {before} before, {left} left; sent {result.indexed + result.replayed} documents, "
-        f"removed {result.deleted}; {count_indexed(es, config.elasticsearch)} documents in the index"
+        f"removed {result.deleted}; {total} documents in the index"
     )
     for error in result.errors:
-        click.echo(f"error: {error}", err=True)
+        echo(f"error: {error}", err=True)
     if left:
         raise SystemExit(1)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import click
 
 from vigie.cli import load
+from vigie.commands.output import echo
 
 
 @click.group("import")
@@ -30,18 +31,13 @@ def telegram_export(ctx: click.Context, path: str, channel: str | None) -> None:
     for post in result.posts:
         post.text = clean_text(post.text)
     config = load(ctx)
-    with Store(config.store_path()) as store:
-        run_id = store.start_run(f"import telegram-export {path}")
+    with Store(config.store_path()) as store, store.run(f"import telegram-export {path}") as run:
+        run.stats = {"chats": result.chats, "skipped": len(result.skipped)}
         counts = store.upsert_posts(result.posts)
-        stats = {
-            "chats": result.chats,
-            "skipped": len(result.skipped),
-            **{str(k): v for k, v in counts.items()},
-        }
-        store.finish_run(run_id, "ok", stats)
+        run.stats.update({str(k): v for k, v in counts.items()})
     for reason in result.skipped[:20]:
-        click.echo(f"skipped {reason}", err=True)
-    click.echo(
+        echo(f"skipped {reason}", err=True)
+    echo(
         f"imported {len(result.posts)} messages from {result.chats} chat(s): {counts['new']} new, "
         f"{counts['updated']} updated, {counts['unchanged']} unchanged, {len(result.skipped)} skipped"
     )

@@ -5,6 +5,7 @@ import os
 import click
 
 from vigie.cli import load
+from vigie.commands.output import echo
 
 
 @click.group("kibana")
@@ -28,4 +29,4 @@ def install_cmd(ctx: click.Context, url: str | None, dry_run: bool, space: str |
     url = url or os.environ.get("VIGIE_KIBANA_URL") or config.kibana.url
     space = space or config.kibana.space or None
     for line in install(url or "", load_saved_objects(), dry_run=dry_run, space=space):
-        click.echo(line)
+        echo(line)

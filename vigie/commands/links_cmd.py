@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-import json
-
 import click
 
 from vigie.cli import load
+from vigie.commands.output import echo, echo_json
 
 
 @click.command("links")
@@ -16,14 +15,12 @@ def links(ctx: click.Context, min_shared: int, as_json: bool) -> None:
     from pipeline.reposts import channels_sharing_contacts
     from vigie.store import Store
 
-    with Store(load(ctx).store_path()) as store:
+    with Store(load(ctx).store_path(), read_only=True) as store:
         pairs = channels_sharing_contacts(store, min_shared)
     if as_json:
-        click.echo(json.dumps(pairs, ensure_ascii=False, indent=1))
+        echo_json(pairs, indent=1)
         return
     for pair in pairs:
-        click.echo(
-            f"{' ↔ '.join(pair['channels'])}: {pair['shared']} shared ({', '.join(pair['contacts'][:5])})"
-        )
+        echo(f"{' ↔ '.join(pair['channels'])}: {pair['shared']} shared ({', '.join(pair['contacts'][:5])})")
     if not pairs:
-        click.echo("no channels share contacts")
+        echo("no channels share contacts")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ import click
 
 from vigie.cli import load
 from vigie.errors import InputFormatError
+from vigie.sanitize import terminal_json
 
 
 def _classifier_dir(ctx: click.Context, option: str | None) -> Path:
@@ -18,6 +20,14 @@ def _classifier_dir(ctx: click.Context, option: str | None) -> Path:
         return Path(option)
     configured = load(ctx).classifier.model_dir
     return Path(configured).expanduser() if configured else default_classifier_dir()
+
+
+def _check_writable(path: str, option: str) -> None:
+    """Before the work: a result that cannot be written is refused while nothing is lost."""
+    if not os.access(Path(path).absolute().parent, os.W_OK):
+        raise click.BadParameter(
+            f"{path}: {Path(path).parent} is not a directory that can be written to", param_hint=option
+        )
 
 
 @click.group("model")
@@ -69,6 +79,34 @@ def print_metrics(metrics: dict[str, Any], split: str) -> None:
     console.print(
         f"confusion matrix (rows true, columns predicted): not_advert [{tn} {fp}]  advert [{fn} {tp}]"
     )
+    band = m.get("three_way")
+    if band:
+        console.print(
+            f"three outcomes: advert band precision {band['advert_band_precision']:.3f}, "
+            f"recall with the review band {band['recall_with_review']:.3f}, "
+            f"{band['review_fraction']:.1%} sent to review "
+            f"({band['review_adverts']} adverts, {band['review_others']} others; "
+            f"review from score {band['review_threshold']:.3f})"
+        )
+    if m.get("per_phenomenon"):
+        table = Table(title=f"{split} by phenomenon")
+        for col in ("phenomenon", "n", "recall", "+review", "false pos.", "to review"):
+            table.add_column(col, justify="left" if col == "phenomenon" else "right")
+        for name, v in m["per_phenomenon"].items():
+            if v["label"] == 1:
+                table.add_row(
+                    name, str(v["support"]), f"{v['recall']:.3f}", f"{v['recall_with_review']:.3f}", "", ""
+                )
+            else:
+                table.add_row(
+                    name,
+                    str(v["support"]),
+                    "",
+                    "",
+                    f"{v['false_positive_rate']:.3f}",
+                    f"{v['review_rate']:.3f}",
+                )
+        console.print(table)
 
 
 @click.command()
@@ -151,9 +189,17 @@ def train(
 
 @click.command()
 @click.option("--model", "model_dir", type=click.Path(file_okay=False), help="Classifier directory.")
-@click.option("--split", type=click.Choice(["test", "dev", "train"]), default="test", show_default=True)
 @click.option(
-    "--corpus", type=click.Path(file_okay=False, exists=True), help="Corpus directory (default: bundled)."
+    "--split",
+    type=click.Choice(["test", "dev", "train", "challenge"]),
+    default="test",
+    show_default=True,
+    help="challenge: the separately written split in classifier/data/challenge, never trained on.",
+)
+@click.option(
+    "--corpus",
+    type=click.Path(file_okay=False, exists=True),
+    help="Corpus directory (default: bundled; with --split challenge, the challenge directory).",
 )
 @click.option("--out", type=click.Path(dir_okay=False), help="Also write the metrics JSON here.")
 @click.option("--json", "as_json", is_flag=True)
@@ -165,6 +211,8 @@ def evaluate(
     language and per kind of negative, the confusion matrix, and language-ID accuracy."""
     from classifier.evaluate import evaluate_split
 
+    if out:
+        _check_writable(out, "--out")
     config = load(ctx)
     from classifier.model import AdvertClassifier
 
@@ -245,15 +293,15 @@ def classify(
     if text is not None and not text.strip():
         raise click.BadParameter("the text is empty", param_hint="TEXT")
     rows = read_jsonl_posts(Path(input_path)) if input_path else []
+    if output_path:
+        _check_writable(output_path, "--output")
     config = load(ctx)
     size = batch_size or config.classifier.batch_size
     clf = AdvertClassifier.load(
         _classifier_dir(ctx, model_dir), runtime=runtime or config.classifier.runtime, batch_size=size
     )
     if text is not None:
-        click.echo(
-            json.dumps({"text": text, **clf.predict_one(text).to_json()}, ensure_ascii=False, indent=1)
-        )
+        click.echo(terminal_json({"text": text, **clf.predict_one(text).to_json()}, indent=1))
         return
     out = open(output_path, "w", encoding="utf-8") if output_path else sys.stdout  # noqa: SIM115
     flagged = 0
@@ -268,10 +316,17 @@ def classify(
                 result = (
                     pred.to_json()
                     if pred
-                    else {"lang": "und", "lang_confidence": 0.0, "score": 0.0, "is_advert": False, "cues": []}
+                    else {
+                        "lang": "und",
+                        "lang_confidence": 0.0,
+                        "score": 0.0,
+                        "is_advert": False,
+                        "cues": [],
+                        "decision": "not_advert",
+                    }
                 )
                 flagged += bool(result["is_advert"])
-                out.write(json.dumps({**data, **result}, ensure_ascii=False) + "\n")
+                out.write(terminal_json({**data, **result}) + "\n")
     finally:
         if out is not sys.stdout:
             out.close()

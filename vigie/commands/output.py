@@ -1,30 +1,55 @@
-"""Tables and JSON for command results."""
+"""Everything a command prints goes through here: text from posts and from the outside
+world (errors, channel names, contacts) is made safe for the terminal first, and never
+read as rich markup."""
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
+import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from crawlers.report import CrawlReport
+from vigie.sanitize import for_terminal, terminal_json
+
+
+def cell(value: Any) -> Text:
+    """A table cell or printed value: terminal-safe, and taken literally (a post saying
+    `[link=...]` stays text)."""
+    return Text(for_terminal(value))
+
+
+def markup(value: Any) -> str:
+    """`value` made terminal-safe and escaped, to sit inside a rich markup string."""
+    return escape(for_terminal(value))
+
+
+def echo(message: Any, err: bool = False) -> None:
+    click.echo(for_terminal(message), err=err)
+
+
+def echo_json(data: Any, **kwargs: Any) -> None:
+    click.echo(terminal_json(data, **kwargs))
 
 
 def print_crawl_report(report: CrawlReport, as_json: bool = False) -> None:
     if as_json:
-        print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        echo_json(report.to_json(), indent=2)
         return
     table = Table(title="Crawl summary")
     for column in ("source", "pages", "seen", "new", "updated", "unchanged", "status"):
         table.add_column(column, justify="left" if column in ("source", "status") else "right")
     for s in report.sources.values():
         status = (
-            f"[red]error: {s.error}[/red]"
+            Text(f"error: {for_terminal(s.error)}", style="red")
             if s.error
-            else ("complete" if s.complete else "partial (resumes next run)")
+            else Text("complete" if s.complete else "partial (resumes next run)")
         )
         table.add_row(
-            f"{s.platform}:{s.channel}",
+            cell(f"{s.platform}:{s.channel}"),
             str(s.pages),
             str(s.seen),
             str(s.new),

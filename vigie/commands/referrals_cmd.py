@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -8,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vigie.cli import load
+from vigie.commands.output import cell, echo, echo_json
 
 
 @click.group("referrals")
@@ -20,12 +20,17 @@ def referrals_group() -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "json", "dsa"]),
+    type=click.Choice(["csv", "xlsx", "json", "dsa"]),
     default="dsa",
     show_default=True,
-    help="csv: a row per URL; json: notices; dsa: an email-ready Article 16 notice per cluster (+ JSON).",
+    help="csv or xlsx: a row per URL (cells a spreadsheet would run as formulas start with '); "
+    "json: notices, values as found; dsa: an email-ready Article 16 notice per cluster (+ JSON).",
 )
-@click.option("--out", type=click.Path(file_okay=False), help="Directory (default: referrals.out_dir).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    help="Directory, made if its parent exists (default: referrals.out_dir).",
+)
 @click.option("--dry-run", is_flag=True, help="Show what would be exported; write and change nothing.")
 @click.pass_context
 def export_cmd(ctx: click.Context, platform: str, fmt: str, out: str | None, dry_run: bool) -> None:
@@ -35,21 +40,25 @@ def export_cmd(ctx: click.Context, platform: str, fmt: str, out: str | None, dry
     from pipeline.run import reindex_if_configured
     from vigie.store import Store
 
+    if out and not Path(out).parent.is_dir():
+        raise click.BadParameter(
+            f"{out}: the directory {Path(out).parent} does not exist", param_hint="--out"
+        )
     config = load(ctx)
     out_dir = Path(out) if out else config.data_path() / config.referrals.out_dir
     with Store(config.store_path()) as store:
         result = export(store, config.referrals, platform, fmt, out_dir, dry_run=dry_run)
     verb = "would export" if dry_run else "exported"
-    click.echo(
+    echo(
         f"{verb} {len(result.notices)} notice(s), {result.items} URL(s) for {platform} (batch {result.batch_id})"
     )
     for notice in result.notices:
-        click.echo(
+        echo(
             f"  {notice['notice_id']}: {len(notice['urls'])} URL(s), {notice['content_type']}; "
             f"{notice['explanation'][:140]}…"
         )
     for path in result.files:
-        click.echo(f"  wrote {path}")
+        echo(f"  wrote {path}")
     if not dry_run and result.notices:
         reindex_if_configured(config)
 
@@ -67,12 +76,12 @@ def check(ctx: click.Context, base_url: str | None, force: bool) -> None:
     config = load(ctx)
     with Store(config.store_path()) as store:
         report = check_removals(store, config, base_url=base_url, force=force)
-    click.echo(
+    echo(
         f"checked {report.checked}: {report.removed} removed, {report.online} still online, "
         f"{len(report.errors)} errors"
     )
     for error in report.errors[:20]:
-        click.echo(f"  error: {error}", err=True)
+        echo(f"  error: {error}", err=True)
     if report.checked:
         reindex_if_configured(config)
 
@@ -84,14 +93,20 @@ def check(ctx: click.Context, base_url: str | None, force: bool) -> None:
 def stats_cmd(ctx: click.Context, period: str | None, as_json: bool) -> None:
     """Notices by platform, content type and outcome, and median time to removal."""
     from pipeline.referrals import stats
+    from pipeline.report import check_period
     from vigie.store import Store
 
-    if period and not (len(period) in (4, 7) and period[:4].isdigit()):
+    try:
+        checked = check_period(period)
+    except ValueError:
+        checked = None
+    if period and (checked is None or len(checked) not in (4, 7)):
         raise click.BadParameter(f"{period!r}: expected YYYY or YYYY-MM", param_hint="--period")
-    with Store(load(ctx).store_path()) as store:
+    period = checked
+    with Store(load(ctx).store_path(), read_only=True) as store:
         figures = stats(store, period)
     if as_json:
-        click.echo(json.dumps(figures, ensure_ascii=False, indent=1))
+        echo_json(figures, indent=1)
         return
     table = Table(
         title=f"Referrals {figures['period']}: {figures['notices']} notices, {figures['items']} URLs; "
@@ -113,14 +128,14 @@ def stats_cmd(ctx: click.Context, period: str | None, as_json: bool) -> None:
         types = ", ".join(f"{k} {v}" for k, v in sorted(p["by_content_type"].items()))
         rate = f"{p['removal_rate']:.0%}" if p["removal_rate"] is not None else "-"
         table.add_row(
-            platform,
+            cell(platform),
             str(p["notices"]),
             str(p["items"]),
-            types,
+            cell(types),
             str(p["outcomes"]["removed"]),
             str(p["outcomes"]["online"]),
             str(p["outcomes"]["pending"]),
             rate,
-            str(p["median_hours_to_removal"] or "-"),
+            "-" if p["median_hours_to_removal"] is None else str(p["median_hours_to_removal"]),
         )
     Console(width=160).print(table)

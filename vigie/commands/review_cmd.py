@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import getpass
-import json
 import os
 
 import click
@@ -9,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vigie.cli import load
+from vigie.commands.output import cell, echo, echo_json
 
 
 def _reviewer(option: str | None) -> str:
@@ -27,23 +27,23 @@ def review_group(ctx: click.Context, limit: int, as_json: bool) -> None:
     from pipeline.referrals import review_queue
     from vigie.store import Store
 
-    with Store(load(ctx).store_path()) as store:
+    with Store(load(ctx).store_path(), read_only=True) as store:
         queue = review_queue(store, limit)
     if as_json:
-        click.echo(json.dumps(queue, ensure_ascii=False, indent=1))
+        echo_json(queue, indent=1)
         return
     table = Table(title=f"Awaiting review ({len(queue)} shown)", show_lines=True)
     for col in ("target", "score", "copies", "channels", "contacts", "cues", "example"):
         table.add_column(col, overflow="fold")
     for g in queue:
         table.add_row(
-            g["target"],
+            cell(g["target"]),
             f"{g['score']:.2f}",
             str(len(g["posts"])),
-            ", ".join(sorted({p["channel"] for p in g["posts"]})),
-            ", ".join(g["contacts"][:4]),
-            ", ".join(g["cues"][:6]),
-            (g["example"] or "")[:160],
+            cell(", ".join(sorted({p["channel"] for p in g["posts"]}))),
+            cell(", ".join(g["contacts"][:4])),
+            cell(", ".join(g["cues"][:6])),
+            cell((g["example"] or "")[:160]),
         )
     Console(width=160).print(table)
 
@@ -56,7 +56,7 @@ def _decide(ctx: click.Context, target: str, decision: str, reason: str, reviewe
     config = load(ctx)
     with Store(config.store_path()) as store:
         keys = decide(store, target, decision, reason, _reviewer(reviewer))
-    click.echo(f"{decision} {len(keys)} post(s) of {target} ({_reviewer(reviewer)}: {reason})")
+    echo(f"{decision} {len(keys)} post(s) of {target} ({_reviewer(reviewer)}: {reason})")
     reindex_if_configured(config)
 
 
@@ -87,10 +87,10 @@ def log(ctx: click.Context, limit: int) -> None:
     """The audit log: who decided what, when and why."""
     from vigie.store import Store
 
-    with Store(load(ctx).store_path()) as store:
+    with Store(load(ctx).store_path(), read_only=True) as store:
         rows = store.db.execute("SELECT * FROM reviews ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
     for r in rows:
-        click.echo(
+        echo(
             f"{r['decided_at']} {r['reviewer']} {r['decision']} {r['post_key']} ({r['cluster_id'] or '-'}): "
             f"{r['reason']}"
         )

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
@@ -9,7 +8,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from vigie.cli import load
-from vigie.commands.output import print_crawl_report
+from vigie.commands.output import cell, echo_json, markup, print_crawl_report
+from vigie.errors import VigieError
 
 
 def progress_bar(console: Console) -> Progress:
@@ -29,14 +29,14 @@ def print_run_summary(report: Any, console: Console) -> None:
     for col in ("source", "processed", "flagged"):
         table.add_column(col, justify="left" if col == "source" else "right")
     for source, n in sorted(p.by_source.items()):
-        table.add_row(source, str(n), str(p.flagged_by_source.get(source, 0)))
+        table.add_row(cell(source), str(n), str(p.flagged_by_source.get(source, 0)))
     table.add_row("[b]total[/b]", str(p.processed), str(p.flagged))
     console.print(table)
     langs = Table(title="By language")
     for col in ("lang", "processed", "flagged"):
         langs.add_column(col, justify="left" if col == "lang" else "right")
     for lang, n in sorted(p.by_lang.items(), key=lambda kv: -kv[1]):
-        langs.add_row(lang, str(n), str(p.flagged_by_lang.get(lang, 0)))
+        langs.add_row(cell(lang), str(n), str(p.flagged_by_lang.get(lang, 0)))
     console.print(langs)
     if report.es_count is not None:
         same = "equal" if report.es_count == report.store_flagged else "[red]differ[/red]"
@@ -45,7 +45,7 @@ def print_run_summary(report: Any, console: Console) -> None:
             f"{report.es_count} documents vs {report.store_flagged} flagged in the store ({same})"
         )
     for error in report.errors:
-        console.print(f"[yellow]warning:[/yellow] {error}")
+        console.print(f"[yellow]warning:[/yellow] {markup(error)}")
 
 
 @click.command()
@@ -67,11 +67,15 @@ def run(ctx: click.Context, no_crawl: bool, as_json: bool) -> None:
         report.crawl = crawl_telegram(config, channels)
         for failed in report.crawl.failed:
             report.errors.append(f"{failed.platform}:{failed.channel}: {failed.error}")
+        report.errors.extend(report.crawl.errors)
         if not as_json:
             print_crawl_report(report.crawl)
     with progress_bar(console) as progress:
         classify_and_index(config, report, progress)
     if as_json:
-        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=1))
+        echo_json(report.to_json(), indent=1)
     else:
         print_run_summary(report, console)
+    if report.crawl is not None and report.crawl.unexpected:
+        # What was stored is classified above; the crawl itself failed, and says so.
+        raise VigieError(f"the crawl failed, recorded as a failed run: {report.crawl.unexpected[0]}")

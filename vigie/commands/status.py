@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 
 import click
@@ -8,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vigie.cli import load
+from vigie.commands.output import cell, echo, echo_json
 
 
 @click.command()
@@ -18,38 +18,33 @@ def status(ctx: click.Context, as_json: bool) -> None:
     from vigie.store import Store
 
     config = load(ctx)
-    with Store(config.store_path()) as store:
+    with Store(config.store_path(), read_only=True) as store:
         sources = store.sources()
         counts = {(s.platform, s.channel): store.count_posts(s.platform, s.channel) for s in sources}
         runs = store.runs(10)
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "store": str(config.store_path()),
-                    "sources": [{**asdict(s), "posts": counts[(s.platform, s.channel)]} for s in sources],
-                    "runs": [dict(r) for r in runs],
-                },
-                ensure_ascii=False,
-                indent=2,
-                default=str,
-            )
+        echo_json(
+            {
+                "store": str(config.store_path()),
+                "sources": [{**asdict(s), "posts": counts[(s.platform, s.channel)]} for s in sources],
+                "runs": [dict(r) for r in runs],
+            },
+            indent=2,
+            default=str,
         )
         return
-    table = Table(title=f"Sources in {config.store_path()}")
+    table = Table(title=cell(f"Sources in {config.store_path()}"))
     for column in ("source", "posts", "cursor", "resume below", "last success", "last error"):
         table.add_column(column)
     for s in sources:
         table.add_row(
-            f"{s.platform}:{s.channel}",
+            cell(f"{s.platform}:{s.channel}"),
             str(counts[(s.platform, s.channel)]),
             str(s.cursor or "-"),
             str(s.pending_before or "-"),
-            s.last_success_at or "-",
-            s.last_error or "",
+            cell(s.last_success_at or "-"),
+            cell(s.last_error or ""),
         )
     Console(width=160).print(table)
     for r in runs:
-        click.echo(
-            f"run {r['id']}: {r['command']} — {r['status']} ({r['started_at']} → {r['finished_at'] or '…'})"
-        )
+        echo(f"run {r['id']}: {r['command']} — {r['status']} ({r['started_at']} → {r['finished_at'] or '…'})")
