@@ -28,6 +28,25 @@ def prf(labels: Sequence[int], preds: Sequence[int]) -> dict[str, float | int]:
     }
 
 
+def roc_auc(labels: Sequence[int], scores: Sequence[float]) -> float | None:
+    """The chance that an advert scores above a non-advert (ties count half): how well the
+    scores rank, whatever the threshold. None when one class is missing."""
+    pairs = sorted(zip(scores, labels, strict=True))
+    positives = sum(labels)
+    negatives = len(labels) - positives
+    if not positives or not negatives:
+        return None
+    rank_sum, i = 0.0, 0
+    while i < len(pairs):
+        j = i
+        while j < len(pairs) and pairs[j][0] == pairs[i][0]:
+            j += 1
+        mid_rank = (i + j + 1) / 2  # 1-based ranks i+1..j share their mean
+        rank_sum += mid_rank * sum(y for _, y in pairs[i:j])
+        i = j
+    return round((rank_sum - positives * (positives + 1) / 2) / (positives * negatives), 4)
+
+
 def macro_f1(labels: Sequence[int], preds: Sequence[int]) -> float:
     """Mean of the F1 of each class (adverts, and non-adverts as the positive class)."""
     pos = prf(labels, preds)["f1"]
@@ -124,11 +143,13 @@ def report(
     by_lang: dict[str, list[int]] = defaultdict(list)
     for i, r in enumerate(rows):
         by_lang[r["lang"]].append(i)
+    scores = [float(r["score"]) for r in rows]
     per_lang = {}
     for lang, idx in sorted(by_lang.items()):
         per_lang[lang] = {
             **prf([labels[i] for i in idx], [preds[i] for i in idx]),
             "macro_f1": macro_f1([labels[i] for i in idx], [preds[i] for i in idx]),
+            "auc": roc_auc([labels[i] for i in idx], [scores[i] for i in idx]),
         }
     by_kind: dict[str, list[int]] = defaultdict(list)
     for i, r in enumerate(rows):
@@ -142,6 +163,7 @@ def report(
         "threshold": threshold,
         "overall": overall,
         "macro_f1": macro_f1(labels, preds),
+        "auc": roc_auc(labels, scores),
         "confusion_matrix": {
             "labels": ["not_advert", "advert"],
             "matrix": [[overall["tn"], overall["fp"]], [overall["fn"], overall["tp"]]],

@@ -190,7 +190,7 @@ def length_batches(lengths: list[int], size: int, rng: random.Random) -> list[li
     order = list(range(len(lengths)))
     rng.shuffle(order)
     pool = size * 50
-    batches = []
+    batches: list[list[int]] = []
     for start in range(0, len(order), pool):
         chunk = sorted(order[start : start + pool], key=lambda i: lengths[i])
         batches.extend(chunk[i : i + size] for i in range(0, len(chunk), size))
@@ -384,7 +384,11 @@ def main(config: TrainConfig) -> dict[str, Any]:
         metrics = {
             **runtime_metrics["torch"],
             "runtimes": {
-                rt: {"test_macro_f1": m["test"]["macro_f1"], "threshold": m["test"]["threshold"]}
+                rt: {
+                    "test_macro_f1": m["test"]["macro_f1"],
+                    "test_auc": m["test"]["auc"],
+                    "threshold": m["test"]["threshold"],
+                }
                 for rt, m in runtime_metrics.items()
             },
             "runtime_reports": {rt: m["test"] for rt, m in runtime_metrics.items() if rt != "torch"},

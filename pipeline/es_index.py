@@ -360,16 +360,22 @@ def _actions_to_send(store: Store, config: ElasticsearchConfig) -> Iterator[tupl
     and a delete for every indexed post that is no longer flagged."""
     places = _places()
     rows = store.db.execute(
-        "SELECT p.*, a.lang, a.lang_confidence, a.score, a.is_advert, a.cues, a.entities, a.cluster_id,"
+        "SELECT p.*, a.lang, a.lang_confidence, a.score, a.is_advert, a.needs_review, a.cues, a.entities,"
+        " a.cluster_id,"
         " a.model_id, a.processed_at, a.indexed_sha256, r.status AS referral_status, r.notice_id AS referral_batch,"
         " r.referred_at, r.removed_at FROM analysis a JOIN posts p ON p.key = a.post_key"
         " LEFT JOIN referrals r ON r.post_key = a.post_key"
-        " WHERE (a.is_advert = 1) OR (a.is_advert = 0 AND a.indexed_sha256 IS NOT NULL)"
+        " WHERE a.is_advert = 1 OR a.needs_review = 1 OR a.indexed_sha256 IS NOT NULL"
     )
     for row in rows:
         # The month a post is filed under never changes: its date, else when it was first seen.
         index = index_for(config, row["published_at"] or row["first_seen"])
-        if not row["is_advert"]:
+        # Sure adverts, and posts of the review band once an analyst confirmed them.
+        confirmed = row["referral_status"] in ("confirmed", "referred", "removed", "online")
+        if not (row["is_advert"] or (row["needs_review"] and confirmed)):
+            if row["indexed_sha256"] is None:
+                continue
+            yield "", {"_op_type": "delete", "_index": index, "_id": row["key"]}
             yield "", {"_op_type": "delete", "_index": index, "_id": row["key"]}
             continue
         doc = build_doc(row, places)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 class ProcessReport:
     processed: int = 0
     flagged: int = 0
+    for_review: int = 0
     minimised: int = 0
     by_source: Counter[str] = field(default_factory=Counter)
     flagged_by_source: Counter[str] = field(default_factory=Counter)
@@ -65,14 +66,17 @@ def _save(
     current_model: str,
     keep_text: bool,
 ) -> str | None:
+    # Adverts and the review band keep their text, entities and clusters for the analysts.
+    flagged = pred.decision in ("advert", "review")
     entities = extract(row["text"], pred.lang) if row["text"] else None
-    cluster = reposts.assign(row["key"], row["text"]) if pred.is_advert else None
+    cluster = reposts.assign(row["key"], row["text"]) if flagged else None
     store.db.execute(
-        "INSERT INTO analysis (post_key, content_sha256, model_id, lang, lang_confidence, score, is_advert, cues,"
-        " entities, cluster_id, processed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO analysis (post_key, content_sha256, model_id, lang, lang_confidence, score, is_advert,"
+        " needs_review, cues, entities, cluster_id, processed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT(post_key) DO UPDATE SET content_sha256 = excluded.content_sha256,"
         " model_id = excluded.model_id, lang = excluded.lang, lang_confidence = excluded.lang_confidence,"
-        " score = excluded.score, is_advert = excluded.is_advert, cues = excluded.cues,"
+        " score = excluded.score, is_advert = excluded.is_advert, needs_review = excluded.needs_review,"
+        " cues = excluded.cues,"
         " entities = excluded.entities, cluster_id = excluded.cluster_id, processed_at = excluded.processed_at",
         (
             row["key"],
@@ -82,19 +86,21 @@ def _save(
             pred.lang_confidence,
             pred.score,
             int(pred.is_advert),
+            int(pred.decision == "review"),
             json.dumps(pred.cues, ensure_ascii=False),
-            json.dumps(entities.to_json() if entities and pred.is_advert else {}, ensure_ascii=False),
+            json.dumps(entities.to_json() if entities and flagged else {}, ensure_ascii=False),
             cluster,
             utcnow(),
         ),
     )
     store.db.execute("DELETE FROM contacts WHERE post_key = ?", (row["key"],))
     if pred.is_advert and entities:
+        # Only sure adverts link channels: the review band may hold an NGO's hotline.
         store.db.executemany(
             "INSERT OR IGNORE INTO contacts (contact, post_key, platform, channel) VALUES (?, ?, ?, ?)",
             [(c, row["key"], row["platform"], row["channel"]) for c in entities.contacts],
         )
-    else:
+    if not flagged:
         store.db.execute("DELETE FROM signatures WHERE post_key = ?", (row["key"],))
         if not keep_text:
             # Data minimisation: a post that is not flagged keeps its key, score and times only.
@@ -135,6 +141,7 @@ def process(
                 report.by_source[source] += 1
                 report.by_lang[pred.lang] += 1
                 report.minimised += outcome == "minimised"
+                report.for_review += pred.decision == "review"
                 if pred.is_advert:
                     report.flagged += 1
                     report.flagged_by_source[source] += 1

@@ -97,11 +97,14 @@ def content_type(cues: list[dict[str, Any]]) -> str:
 
 
 def review_queue(store: Store, limit: int | None = 50, include_decided: bool = False) -> list[dict[str, Any]]:
-    """Flagged clusters (a post without a cluster is its own), highest score first."""
+    """Flagged clusters (a post without a cluster is its own): the sure adverts first, then the
+    review band (posts the classifier is unsure of), each by score, highest first. A cluster
+    with any sure advert in it is in the advert band."""
     rows = store.db.execute(
-        "SELECT a.post_key, a.cluster_id, a.score, a.lang, a.cues, a.entities, p.url, p.channel, p.platform,"
-        " p.text, p.published_at, r.status FROM analysis a JOIN posts p ON p.key = a.post_key"
-        " LEFT JOIN referrals r ON r.post_key = a.post_key WHERE a.is_advert = 1 ORDER BY a.score DESC"
+        "SELECT a.post_key, a.cluster_id, a.score, a.lang, a.cues, a.entities, a.is_advert, p.url, p.channel,"
+        " p.platform, p.text, p.published_at, r.status FROM analysis a JOIN posts p ON p.key = a.post_key"
+        " LEFT JOIN referrals r ON r.post_key = a.post_key WHERE a.is_advert = 1 OR a.needs_review = 1"
+        " ORDER BY a.is_advert DESC, a.score DESC"
     ).fetchall()
     groups: dict[str, dict[str, Any]] = {}
     for r in rows:
@@ -118,6 +121,7 @@ def review_queue(store: Store, limit: int | None = 50, include_decided: bool = F
                 "cues": set(),
                 "example": r["text"],
                 "status": r["status"] or "new",
+                "band": "advert" if r["is_advert"] else "review",
             },
         )
         g["posts"].append(
@@ -135,7 +139,7 @@ def review_queue(store: Store, limit: int | None = 50, include_decided: bool = F
         if entities.get("origin") or entities.get("destination"):
             g["routes"].add(f"{entities.get('origin') or '?'} → {entities.get('destination') or '?'}")
         g["cues"] |= {c["cue"] for c in json.loads(r["cues"] or "[]")}
-    out = sorted(groups.values(), key=lambda g: -g["score"])[:limit]
+    out = sorted(groups.values(), key=lambda g: (g["band"] != "advert", -g["score"]))[:limit]
     for g in out:
         g["contacts"], g["routes"], g["cues"] = sorted(g["contacts"]), sorted(g["routes"]), sorted(g["cues"])
     return out
@@ -152,7 +156,7 @@ def decide(store: Store, target: str, decision: str, reason: str, reviewer: str)
     rows = store.db.execute(
         "SELECT a.post_key, a.cluster_id, a.cues, p.platform, r.status FROM analysis a JOIN posts p ON p.key = a.post_key"
         " LEFT JOIN referrals r ON r.post_key = a.post_key"
-        " WHERE a.is_advert = 1 AND (a.post_key = ? OR a.cluster_id = ?)",
+        " WHERE (a.is_advert = 1 OR a.needs_review = 1) AND (a.post_key = ? OR a.cluster_id = ?)",
         (target, target),
     ).fetchall()
     if not rows:

@@ -67,7 +67,11 @@ def classify_and_index(config: VigieConfig, report: RunReport, progress: Any = N
             progress=(lambda n: progress.advance(task, n)) if progress else None,
         )
         report.store_flagged = int(
-            store.db.execute("SELECT COUNT(*) FROM analysis WHERE is_advert = 1").fetchone()[0]
+            store.db.execute(
+                "SELECT COUNT(*) FROM analysis a LEFT JOIN referrals r ON r.post_key = a.post_key"
+                " WHERE a.is_advert = 1"
+                " OR (a.needs_review = 1 AND r.status IN ('confirmed', 'referred', 'removed', 'online'))"
+            ).fetchone()[0]
         )
         if es_url(config.elasticsearch):
             index(config, store, report)

@@ -62,6 +62,7 @@ class CueRules:
                     score=0.97 if advert else 0.03,
                     is_advert=advert,
                     cues=[{"cue": c.cue, "text": c.text, "weight": 1.0} for c in cues],
+                    decision="advert" if advert else "not_advert",
                 )
             )
         return out

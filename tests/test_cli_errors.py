@@ -62,6 +62,50 @@ def test_es_commands_with_elasticsearch_down(config_file, closed_port):
     assert "warning:" in assert_one_line(dry, 0) and "existing indices were not checked" in dry.stderr
 
 
+@pytest.fixture
+def refusing_cluster() -> Iterator[str]:
+    """An HTTP server that answers like a secured cluster asked without credentials."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(
+                {
+                    "error": {"type": "security_exception", "reason": "missing authentication credentials"},
+                    "status": 401,
+                }
+            ).encode()
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("X-Elastic-Product", "Elasticsearch")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_PUT = do_POST = do_GET
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_es_setup_refused_by_the_cluster(config_file, refusing_cluster):
+    config = config_file(elasticsearch={"url": refusing_cluster})
+    line = assert_one_line(run_vigie("es", "setup", config=config), 1)
+    assert line == (
+        f"vigie: Elasticsearch at {refusing_cluster} answered HTTP 401: missing authentication credentials; "
+        "nothing was installed"
+    )
+
+
 def test_es_setup_dry_run_without_a_cluster_configured(config_file):
     dry = run_vigie("es", "setup", "--dry-run", config=config_file(), env={"VIGIE_ES_URL": ""})
     assert dry.returncode == 0 and "would put index template" in dry.stdout and not dry.stderr

@@ -75,3 +75,34 @@ def load_corpus_file(path):
 def test_bad_lines_name_file_and_line(line, message):
     with pytest.raises(InputFormatError, match=message.replace("(", r"\(")):
         parse_line(line, "f.jsonl:3")
+
+
+def test_the_challenge_split_is_apart_from_the_corpus(corpus):
+    from classifier.corpus import ADVERT_PHENOMENA, CHALLENGE, NEGATIVE_PHENOMENA, challenge_dir
+    from classifier.train import TrainConfig, _splits
+
+    challenge = load_corpus(challenge=True)
+    assert all(ex.split == CHALLENGE and ex.phenomenon for ex in challenge)
+    per_lang = Counter(ex.lang for ex in challenge)
+    assert set(per_lang) == set(LANGS) and min(per_lang.values()) >= 20, per_lang
+    phenomena = Counter(ex.phenomenon for ex in challenge)
+    assert set(ADVERT_PHENOMENA) <= set(phenomena) and {"personal", "parody", "ngo_warning"} <= set(phenomena)
+    assert set(phenomena) <= set(ADVERT_PHENOMENA) | set(NEGATIVE_PHENOMENA)
+    # Never trained on: no text in common with the corpus, and training reads only the corpus.
+    fold = lambda text: " ".join(text.lower().split())  # noqa: E731
+    assert {fold(ex.text) for ex in challenge}.isdisjoint(fold(ex.text) for ex in corpus)
+    trained = {fold(ex.text) for items in _splits(TrainConfig()).values() for ex in items}
+    assert trained.isdisjoint(fold(ex.text) for ex in challenge)
+    assert challenge_dir() != corpus_dir()
+
+
+def test_challenge_items_need_a_phenomenon(tmp_path):
+    (tmp_path / "x.jsonl").write_text(
+        '{"text": "boat to Italy", "lang": "en", "label": 1, "kind": "advert_crossing"}\n', encoding="utf-8"
+    )
+    with pytest.raises(InputFormatError, match=r"x\.jsonl:1: challenge items need a 'phenomenon'"):
+        load_corpus(tmp_path, challenge=True)
+    with pytest.raises(InputFormatError, match="'phenomenon' = 'parody': expected one of explicit"):
+        parse_line(
+            '{"text": "t", "lang": "en", "label": 1, "kind": "advert_crossing", "phenomenon": "parody"}', "x"
+        )

@@ -57,7 +57,7 @@ def db(tmp_path: Path) -> sqlite3.Connection:
 def test_run_review_export_remove_verify_stats(analyst):
     mirror, config, tmp_path, es_url = analyst
     queue = json.loads(run_vigie("review", "--json", "--limit", "100", config=config, check=True).stdout)
-    assert queue and queue == sorted(queue, key=lambda g: -g["score"])
+    assert queue and queue == sorted(queue, key=lambda g: (g["band"] != "advert", -g["score"]))
     clustered = next(g for g in queue if len(g["posts"]) > 1)  # a repost cluster
     single = next(g for g in queue if g is not clustered)
     rejected = next(g for g in queue if g not in (clustered, single))

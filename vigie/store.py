@@ -27,7 +27,7 @@ from crawlers.items import Post
 from vigie import __version__
 from vigie.errors import StoreError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 Outcome = Literal["new", "updated", "unchanged"]
 # `PRAGMA quick_check` reads the whole file: past this many seconds it stops, unfinished.
 CHECK_SECONDS = 10.0
@@ -167,6 +167,11 @@ _MIGRATIONS = {
         outcome TEXT NOT NULL CHECK (outcome IN ('removed', 'online', 'error')),
         detail TEXT
     );
+    """,
+    # The review band: posts the classifier is unsure of wait for an analyst, after the adverts.
+    4: """
+    ALTER TABLE analysis ADD COLUMN needs_review INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX analysis_review ON analysis (needs_review, score);
     """,
 }
 

@@ -20,7 +20,8 @@ def _reviewer(option: str | None) -> str:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def review_group(ctx: click.Context, limit: int, as_json: bool) -> None:
-    """Flagged posts and repost clusters awaiting a decision, highest score first.
+    """Flagged posts and repost clusters awaiting a decision: sure adverts first, then the
+    review band (posts the classifier is unsure of), each highest score first.
     Decide with `vigie review confirm|reject TARGET --reason ...` (TARGET: a cluster id or a post key)."""
     if ctx.invoked_subcommand is not None:
         return
@@ -33,11 +34,12 @@ def review_group(ctx: click.Context, limit: int, as_json: bool) -> None:
         echo_json(queue, indent=1)
         return
     table = Table(title=f"Awaiting review ({len(queue)} shown)", show_lines=True)
-    for col in ("target", "score", "copies", "channels", "contacts", "cues", "example"):
+    for col in ("target", "band", "score", "copies", "channels", "contacts", "cues", "example"):
         table.add_column(col, overflow="fold")
     for g in queue:
         table.add_row(
             cell(g["target"]),
+            g["band"],
             f"{g['score']:.2f}",
             str(len(g["posts"])),
             cell(", ".join(sorted({p["channel"] for p in g["posts"]}))),

@@ -32,6 +32,10 @@ def print_run_summary(report: Any, console: Console) -> None:
         table.add_row(cell(source), str(n), str(p.flagged_by_source.get(source, 0)))
     table.add_row("[b]total[/b]", str(p.processed), str(p.flagged))
     console.print(table)
+    if p.for_review:
+        console.print(
+            f"{p.for_review} more posts wait for an analyst's decision (`vigie review`, after the adverts)"
+        )
     langs = Table(title="By language")
     for col in ("lang", "processed", "flagged"):
         langs.add_column(col, justify="left" if col == "lang" else "right")
