@@ -18,7 +18,7 @@ from classifier.cues import CUE_NAMES, CueMatch, cue_vector, find_cues
 from classifier.langid import identify
 from classifier.metrics import decide
 from classifier.normalize import normalize
-from classifier.windows import windows
+from classifier.windows import token_windows, windows
 from vigie.errors import VigieError
 
 if TYPE_CHECKING:
@@ -143,10 +143,13 @@ class AdvertClassifier:
         # Each text is one or more windows (long posts); a text gets its best window's score.
         owner: list[int] = []
         clean: list[str] = []
+        # What the encoder reads of a window: max_length tokens less [CLS], [SEP] and the prefix.
+        room = self.encoder.max_length - 8
         for i, text in enumerate(texts):
             for window in windows(text):
-                owner.append(i)
-                clean.append(normalize(window))
+                for piece in token_windows(normalize(window), self.encoder.tokenizer, room):
+                    owner.append(i)
+                    clean.append(piece)
         cues, matches = cue_matrix(clean)
         embeddings = self.encoder.embed(clean)
         scores = self.head.scores(features(embeddings, cues))

@@ -46,6 +46,7 @@ from typing import IO, Any
 
 from vigie.config import SourceConfig, VigieConfig
 from vigie.errors import ConfigurationError, VigieError
+from vigie.sanitize import for_terminal
 
 log = logging.getLogger("vigie.daemon")
 
@@ -78,6 +79,14 @@ def _parse_time(value: str | None) -> datetime | None:
 
 
 # -- paths and configuration ----------------------------------------------------------
+
+
+class TerminalSafeFormatter(logging.Formatter):
+    """Operators read the log in a terminal: messages quoting a channel's text or a child's
+    output lose their control characters."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return for_terminal(super().format(record))
 
 
 @dataclass(frozen=True)
@@ -436,6 +445,7 @@ class Daemon:
         config_path: str | None,
         classify: bool = True,
         verbose: bool = False,
+        debug: bool = False,
     ) -> None:
         self.config = config
         self.config_path = str(Path(config_path).resolve()) if config_path else None
@@ -458,7 +468,7 @@ class Daemon:
         self.startup_error: BaseException | None = None
         self.shutdown_thread: threading.Thread | None = None
         self.preexec = _parent_death_signal()
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **({"VIGIE_DEBUG": "1"} if debug else {})}
         self.scheduler: Any = None
         self.status: StatusBook | None = None
         self._lock_fd: IO[str] | None = None
@@ -559,7 +569,7 @@ class Daemon:
             self.paths.daemon_log, maxBytes=10_000_000, backupCount=5, encoding="utf-8"
         )
         handler.setLevel(logging.INFO)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TerminalSafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         for name in ("vigie.daemon", "apscheduler"):
             logger = logging.getLogger(name)
             logger.setLevel(logging.INFO)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
@@ -85,10 +86,18 @@ def connect(config: ElasticsearchConfig) -> Elasticsearch:
     return Elasticsearch(url, **kwargs)
 
 
+def without_credentials(url: str) -> str:
+    """The URL as it may be shown: any user and password in it replaced by `***`."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+
+
 def describe_es_error(exc: Exception, url: str | None = None) -> str:
     """One line for a client error: what the cluster answered, or why there was no answer
     (the innermost "[Errno 111] Connection refused" of the transport's chained message)."""
-    where = f" at {url}" if url else ""
+    where = f" at {without_credentials(url)}" if url else ""
     status = getattr(getattr(exc, "meta", None), "status", None)
     if isinstance(status, int) and hasattr(exc, "body"):
         body = exc.body if isinstance(exc.body, dict) else {}
@@ -375,7 +384,6 @@ def _actions_to_send(store: Store, config: ElasticsearchConfig) -> Iterator[tupl
         if not (row["is_advert"] or (row["needs_review"] and confirmed)):
             if row["indexed_sha256"] is None:
                 continue
-            yield "", {"_op_type": "delete", "_index": index, "_id": row["key"]}
             yield "", {"_op_type": "delete", "_index": index, "_id": row["key"]}
             continue
         doc = build_doc(row, places)

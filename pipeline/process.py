@@ -50,7 +50,11 @@ _PENDING = (
 
 
 def pending(store: Store, current_model: str, limit: int) -> list[sqlite3.Row]:
-    query = "SELECT p.*" + _PENDING + " ORDER BY p.platform, p.channel, p.post_id LIMIT ?"
+    query = (
+        "SELECT p.*, (SELECT r.status FROM referrals r WHERE r.post_key = p.key) AS referral_status"
+        + _PENDING
+        + " ORDER BY p.platform, p.channel, p.post_id LIMIT ?"
+    )
     return list(store.db.execute(query, (current_model, limit)))
 
 
@@ -66,8 +70,11 @@ def _save(
     current_model: str,
     keep_text: bool,
 ) -> str | None:
-    # Adverts and the review band keep their text, entities and clusters for the analysts.
-    flagged = pred.decision in ("advert", "review")
+    # Adverts and the review band keep their text, entities and clusters for the analysts. An
+    # analyst's decision outlives a new model's score: a confirmed or referred post is never
+    # minimised, and stays flagged (in the review band) even if it now scores low.
+    decided = row["referral_status"] in ("confirmed", "referred", "removed", "online")
+    flagged = pred.decision in ("advert", "review") or decided
     entities = extract(row["text"], pred.lang) if row["text"] else None
     cluster = reposts.assign(row["key"], row["text"]) if flagged else None
     store.db.execute(
@@ -86,7 +93,7 @@ def _save(
             pred.lang_confidence,
             pred.score,
             int(pred.is_advert),
-            int(pred.decision == "review"),
+            int(pred.decision == "review" or (decided and not pred.is_advert)),
             json.dumps(pred.cues, ensure_ascii=False),
             json.dumps(entities.to_json() if entities and flagged else {}, ensure_ascii=False),
             cluster,

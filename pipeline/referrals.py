@@ -132,6 +132,8 @@ def review_queue(store: Store, limit: int | None = 50, include_decided: bool = F
                 "lang": r["lang"],
                 "score": r["score"],
                 "published_at": r["published_at"],
+                "band": "advert" if r["is_advert"] else "review",
+                "status": r["status"] or "new",
             }
         )
         entities = json.loads(r["entities"] or "{}")
@@ -511,8 +513,9 @@ class CheckReport:
     errors: list[str] = field(default_factory=list)
 
 
-def _fetch(url: str, user_agent: str, retries: int = 3) -> tuple[int, str, str]:
-    """(status, final URL, body); follows no redirects so a hidden channel shows as one."""
+def _fetch(url: str, user_agent: str, retries: int = 3) -> tuple[int, str, bytes, str | None]:
+    """(status, final URL, body, Content-Type); follows no redirects so a hidden channel
+    shows as one."""
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args: Any, **kwargs: Any) -> None:
@@ -523,14 +526,15 @@ def _fetch(url: str, user_agent: str, retries: int = 3) -> tuple[int, str, str]:
         request = urllib.request.Request(url, headers={"User-Agent": user_agent})
         try:
             with opener.open(request, timeout=30) as response:
-                return response.status, response.geturl(), response.read().decode("utf-8", "replace")
+                content_type = response.headers.get("Content-Type")
+                return response.status, response.geturl(), response.read(), content_type
         except urllib.error.HTTPError as exc:
             if exc.code == 429 and attempt < retries:
                 wait = exc.headers.get("Retry-After", "")
                 time.sleep(min(float(wait) if wait.isdigit() else 2.0 * 2**attempt, 60.0))
                 continue
-            return exc.code, url, ""
-    return 429, url, ""
+            return exc.code, url, b"", None
+    return 429, url, b"", None
 
 
 def _unreachable(base: str, exc: Exception, checked: int) -> str:
@@ -574,7 +578,7 @@ def check_removals(
             continue
         url = f"{base}/s/{r['channel']}?before={r['post_id'] + 1}"
         try:
-            status, _, body = _fetch(url, config.crawl.user_agent)
+            status, _, body, content_type = _fetch(url, config.crawl.user_agent)
         except (urllib.error.URLError, OSError) as exc:
             raise ReferralError(_unreachable(base, exc, report.checked)) from None
         outcome, detail = "error", f"HTTP {status}"
@@ -582,7 +586,7 @@ def check_removals(
             outcome, detail = "removed", f"channel no longer public (HTTP {status})"
         elif status == 200:
             try:
-                page = parse_page(body, url)
+                page = parse_page(body, url, content_type=content_type)
                 present = any(p.post_id == r["post_id"] for p in page.posts)
                 outcome, detail = (
                     ("online", "post still shown") if present else ("removed", "post no longer shown")

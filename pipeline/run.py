@@ -113,11 +113,19 @@ def index(config: VigieConfig, store: Store, report: RunReport) -> None:
 
 def referral_candidates(config: VigieConfig, out: Path) -> int:
     """Flagged posts grouped by repost cluster, each with every URL, contacts, routes and
-    cues: what an analyst reviews before referring. Returns the number of clusters written."""
+    cues: what an analyst reviews before referring. Only sure adverts and confirmed posts: the
+    review band waits in `vigie review`. Returns the number of clusters written."""
     from pipeline.referrals import review_queue
 
+    decided = ("confirmed", "referred", "removed", "online")
     with Store(config.store_path()) as store:
-        clusters = review_queue(store, limit=None, include_decided=True)
+        clusters = []
+        for cluster in review_queue(store, limit=None, include_decided=True):
+            cluster["posts"] = [
+                p for p in cluster["posts"] if p["band"] == "advert" or p["status"] in decided
+            ]
+            if cluster["posts"]:
+                clusters.append(cluster)
     for cluster in clusters:
         cluster["urls"] = [post["url"] for post in cluster["posts"]]
         cluster["channels"] = sorted({post["channel"] for post in cluster["posts"]})

@@ -75,3 +75,17 @@ def test_document_carries_entities_cluster_and_language_field(tmp_path):
     assert doc["cluster_id"] == "cl-1" and doc["contacts"] == ["+218914473620"] and doc["cues"] == ["price"]
     assert set(doc) - {"text_ar"} <= set(mapping()["properties"])
     assert doc_hash(doc) == doc_hash(dict(reversed(list(doc.items()))))
+
+
+def test_error_lines_never_show_credentials_from_the_url():
+    from pipeline.es_index import describe_es_error, without_credentials
+
+    assert (
+        without_credentials("https://elastic:s3cret@es.example.org:9200/x")
+        == "https://***@es.example.org:9200/x"
+    )
+    assert without_credentials("http://127.0.0.1:9200") == "http://127.0.0.1:9200"
+    line = describe_es_error(
+        ConnectionError("[Errno 111] Connection refused"), "https://elastic:s3cret@127.0.0.1:9"
+    )
+    assert "s3cret" not in line and "elastic:" not in line and "https://***@127.0.0.1:9" in line

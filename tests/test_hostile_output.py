@@ -184,7 +184,7 @@ def test_review_shows_post_text_literally(hostile_config):
     result = CliRunner().invoke(cli, ["--config", str(hostile_config), "review"])
     assert result.exit_code == 0, result.output
     # The last column, "example", as one string: the table wraps it over several lines.
-    rows = [line.split("│") for line in result.output.splitlines() if line.count("│") == 8]
+    rows = [line.split("│") for line in result.output.splitlines() if line.count("│") == 9]
     example = "".join(cells[-2].strip() for cells in rows)
     assert "[/b][link=javascript:alert(1)]book[/link]" in example  # text, not rich markup
     assert "\\u202egnp.exe" in example  # the override is shown, not obeyed
@@ -365,3 +365,21 @@ def test_indexed_posts_are_clean_and_link_only_to_the_web(tmp_path, config_file,
     for doc in docs:
         assert doc["links"] == ["https://wa.me/905367412290"] and doc["media"] == []
         assert doc["text"] == strip_controls(doc["text"]) and ESC not in doc["text"]
+
+
+def test_the_daemon_log_carries_no_control_characters(tmp_path):
+    import logging
+
+    from pipeline.daemon import TerminalSafeFormatter
+
+    handler = logging.FileHandler(tmp_path / "daemon.log", encoding="utf-8")
+    handler.setFormatter(TerminalSafeFormatter("%(levelname)s %(message)s"))
+    logger = logging.getLogger("vigie.daemon.hostile-test")
+    logger.addHandler(handler)
+    try:
+        logger.warning("crawl failed: %s", HOSTILE_TEXTS[0])
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    written = (tmp_path / "daemon.log").read_text(encoding="utf-8")
+    assert "crawl failed: Game to UK" in written and not UNSAFE_FOR_TERMINAL.search(written)

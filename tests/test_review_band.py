@@ -68,3 +68,20 @@ def test_review_band_posts_wait_after_the_adverts_and_can_be_confirmed(tmp_path:
         keys = review(store, queue[1]["target"], "confirmed", "captain's number, price on request", "ana")
         assert keys == ["telegram:hostile_chan:2"]
         assert [g["band"] for g in review_queue(store)] == ["advert"]
+
+
+def test_a_new_model_never_wipes_what_an_analyst_confirmed(tmp_path: Path):
+    with Store(tmp_path / "vigie.db") as store:
+        store.upsert_posts([hostile_post(n, text) for n, text in enumerate((CLEAR, UNSURE, SURE), 1)])
+        process(store, Bands(), keep_text=False)  # type: ignore[arg-type]
+        review(store, "telegram:hostile_chan:2", "confirmed", "captain's number", "ana")
+        harsher = Bands()
+        harsher.meta = {"fingerprint": "harsher"}
+        harsher.scores[UNSURE] = 0.01  # the next model thinks it is nothing
+        # The minimised post is not redone; the two whose text was kept are.
+        assert process(store, harsher, keep_text=False).processed == 2  # type: ignore[arg-type]
+        row = store.db.execute(
+            "SELECT p.text, p.minimised, a.is_advert, a.needs_review, a.model_id FROM posts p"
+            " JOIN analysis a ON a.post_key = p.key WHERE p.key = 'telegram:hostile_chan:2'"
+        ).fetchone()
+        assert tuple(row) == (UNSURE, 0, 0, 1, "harsher")

@@ -81,11 +81,9 @@ class LazyGroup(click.Group):
 
 
 def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
-    # Read while parsing, so the error boundary in main() knows it whatever fails later;
-    # the daemon's child processes inherit it through the environment.
+    # Read while parsing, so the error boundary in main() knows it whatever fails later; the
+    # daemon hands it to its child processes (the process environment is left as it is).
     DEBUG["on"] = value
-    if value:
-        os.environ["VIGIE_DEBUG"] = "1"
     return value
 
 

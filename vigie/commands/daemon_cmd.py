@@ -43,6 +43,7 @@ def run(ctx: click.Context, no_classify: bool) -> None:
         obj.get("config_path"),
         classify=not no_classify,
         verbose=bool(obj.get("verbose")),
+        debug=bool(obj.get("debug")),
     )
     code = daemon.run(announce=lambda message: echo(message, err=True))
     ctx.exit(code)

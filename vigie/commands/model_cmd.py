@@ -304,7 +304,7 @@ def classify(
         click.echo(terminal_json({"text": text, **clf.predict_one(text).to_json()}, indent=1))
         return
     out = open(output_path, "w", encoding="utf-8") if output_path else sys.stdout  # noqa: SIM115
-    flagged = 0
+    flagged = for_review = 0
     try:
         for start in range(0, len(rows), size * 8):
             chunk = rows[start : start + size * 8]
@@ -326,9 +326,12 @@ def classify(
                     }
                 )
                 flagged += bool(result["is_advert"])
+                for_review += result["decision"] == "review"
                 out.write(terminal_json({**data, **result}) + "\n")
     finally:
         if out is not sys.stdout:
             out.close()
     if output_path:
-        click.echo(f"classified {len(rows)} posts: {flagged} flagged as adverts → {output_path}")
+        click.echo(
+            f"classified {len(rows)} posts: {flagged} flagged as adverts, {for_review} for review → {output_path}"
+        )
