@@ -136,7 +136,9 @@ def three_way(rows: Sequence[dict[str, Any]], threshold: float, review_threshold
 def report(
     rows: Sequence[dict[str, Any]], threshold: float, review_threshold: float | None = None
 ) -> dict[str, Any]:
-    """rows: dicts with label, score, lang, kind and optionally phenomenon."""
+    """rows: dicts with label, score, lang, kind and optionally phenomenon. Without a
+    `review_threshold` the review band is empty."""
+    review = threshold if review_threshold is None else review_threshold
     labels = [int(r["label"]) for r in rows]
     preds = [1 if float(r["score"]) >= threshold else 0 for r in rows]
     overall = prf(labels, preds)
@@ -170,10 +172,6 @@ def report(
         },
         "per_language": per_lang,
         "per_kind": per_kind,
-        "three_way": three_way(
-            rows, threshold, review_threshold if review_threshold is not None else threshold
-        ),
-        "per_phenomenon": phenomenon_table(
-            rows, threshold, review_threshold if review_threshold is not None else threshold
-        ),
+        "three_way": three_way(rows, threshold, review),
+        "per_phenomenon": phenomenon_table(rows, threshold, review),
     }

@@ -15,7 +15,9 @@ import bisect
 import re
 from typing import Any
 
-WINDOW_CHARS = 1_000  # about what max_length tokens hold in most scripts
+WINDOW_CHARS = (
+    1_000  # bounds the work on a huge post; token_windows cuts each piece to what the encoder reads
+)
 STRIDE = 750  # windows overlap, so a phrase cut at one edge is whole in the next
 MAX_WINDOWS = 12
 

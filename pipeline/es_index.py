@@ -24,7 +24,7 @@ import yaml
 from vigie.config import ElasticsearchConfig, secret
 from vigie.errors import VigieError
 from vigie.sanitize import strip_controls, web_url_or_path
-from vigie.store import Store, utcnow
+from vigie.store import DECIDED, Store, utcnow
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -380,7 +380,7 @@ def _actions_to_send(store: Store, config: ElasticsearchConfig) -> Iterator[tupl
         # The month a post is filed under never changes: its date, else when it was first seen.
         index = index_for(config, row["published_at"] or row["first_seen"])
         # Sure adverts, and posts of the review band once an analyst confirmed them.
-        confirmed = row["referral_status"] in ("confirmed", "referred", "removed", "online")
+        confirmed = row["referral_status"] in DECIDED
         if not (row["is_advert"] or (row["needs_review"] and confirmed)):
             if row["indexed_sha256"] is None:
                 continue

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.entities import extract
 from pipeline.reposts import RepostIndex
-from vigie.store import Store, utcnow
+from vigie.store import DECIDED, Store, utcnow
 
 if TYPE_CHECKING:
     from classifier.model import AdvertClassifier, Prediction
@@ -73,7 +73,7 @@ def _save(
     # Adverts and the review band keep their text, entities and clusters for the analysts. An
     # analyst's decision outlives a new model's score: a confirmed or referred post is never
     # minimised, and stays flagged (in the review band) even if it now scores low.
-    decided = row["referral_status"] in ("confirmed", "referred", "removed", "online")
+    decided = row["referral_status"] in DECIDED
     flagged = pred.decision in ("advert", "review") or decided
     entities = extract(row["text"], pred.lang) if row["text"] else None
     cluster = reposts.assign(row["key"], row["text"]) if flagged else None

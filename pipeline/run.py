@@ -11,7 +11,7 @@ from typing import Any
 from crawlers.report import CrawlReport
 from pipeline.process import ProcessReport
 from vigie.config import VigieConfig
-from vigie.store import Store
+from vigie.store import DECIDED, Store
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,8 @@ def classify_and_index(config: VigieConfig, report: RunReport, progress: Any = N
             store.db.execute(
                 "SELECT COUNT(*) FROM analysis a LEFT JOIN referrals r ON r.post_key = a.post_key"
                 " WHERE a.is_advert = 1"
-                " OR (a.needs_review = 1 AND r.status IN ('confirmed', 'referred', 'removed', 'online'))"
+                f" OR (a.needs_review = 1 AND r.status IN ({', '.join('?' * len(DECIDED))}))",
+                DECIDED,
             ).fetchone()[0]
         )
         if es_url(config.elasticsearch):
@@ -117,12 +118,11 @@ def referral_candidates(config: VigieConfig, out: Path) -> int:
     review band waits in `vigie review`. Returns the number of clusters written."""
     from pipeline.referrals import review_queue
 
-    decided = ("confirmed", "referred", "removed", "online")
     with Store(config.store_path()) as store:
         clusters = []
         for cluster in review_queue(store, limit=None, include_decided=True):
             cluster["posts"] = [
-                p for p in cluster["posts"] if p["band"] == "advert" or p["status"] in decided
+                p for p in cluster["posts"] if p["band"] == "advert" or p["status"] in DECIDED
             ]
             if cluster["posts"]:
                 clusters.append(cluster)

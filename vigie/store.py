@@ -29,6 +29,8 @@ from vigie.errors import StoreError
 
 SCHEMA_VERSION = 4
 Outcome = Literal["new", "updated", "unchanged"]
+# Referral states an analyst's confirmation leads to: such a post stays flagged whatever it scores.
+DECIDED = ("confirmed", "referred", "removed", "online")
 # `PRAGMA quick_check` reads the whole file: past this many seconds it stops, unfinished.
 CHECK_SECONDS = 10.0
 
