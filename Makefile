@@ -18,10 +18,12 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 # Debian packages the tests use: Maven fetches the Elasticsearch distribution from Maven
-# Central, Chromium renders the HTML report. Installed only when missing.
+# Central, Chromium renders the HTML report, PostgreSQL runs a throwaway store server.
+# Installed only when missing.
 system-deps:
 	@missing=""; command -v mvn >/dev/null || missing="$$missing maven"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	  else echo "please install:$$missing (Debian: sudo apt-get install$$missing)"; exit 1; fi; \
@@ -40,6 +42,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint system-deps classifier
 	$(BIN)/python -m pytest
@@ -47,4 +50,4 @@ test: lint system-deps classifier
 bench: classifier
 	$(BIN)/python bench/parse_throughput.py
 	$(BIN)/python bench/classify_throughput.py
-	$(BIN)/python bench/index_throughput.py
+	$(BIN)/python -m bench.index_throughput

@@ -1,8 +1,8 @@
 """Bulk indexing into a local Elasticsearch node (docs/s), and the pipeline end to end
 from stored pages to indexed documents (posts/s), with where the time goes.
 
-Starts its own node from the Maven Central distribution (see pipeline/es_node.py).
-Run: .venv/bin/python bench/index_throughput.py"""
+Starts its own node from the Maven Central distribution (see tests/es_node.py).
+Run from the repository root: .venv/bin/python -m bench.index_throughput"""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from crawlers.items import Post
 from crawlers.mirror import load_channels
 from crawlers.telegram_parse import parse_page
-from pipeline.es_index import count_indexed, setup, sync
-from pipeline.es_node import ElasticsearchNode
+from pipeline.es_docs import count_indexed, sync
+from pipeline.es_index import setup
+from tests.support.es_node import ElasticsearchNode
 from vigie.config import ElasticsearchConfig
+from vigie.records import Post
 from vigie.store import Store
 
 

@@ -55,6 +55,8 @@ _LINK = re.compile(
     re.IGNORECASE,
 )
 _HANDLE = re.compile(r"(?<![\w@.])@[A-Za-z][A-Za-z0-9_]{3,31}\b")
+# What reaching the seller takes: a number, a messenger link or a handle.
+CONTACT_PATTERNS = (_LINK, _HANDLE, _PHONE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,46 +1,19 @@
-"""Sentence embeddings from the e5 encoder: "query: " prefix, mean pooling, L2 norm.
+"""Sentence embeddings from the e5 encoder in torch: "query: " prefix, mean pooling, L2 norm;
+float32, or int8 linear layers (torch-int8).
 
 torch and transformers are imported here only, when an Encoder is made.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from classifier.encoding import quiet_transformers, token_batches
+
 if TYPE_CHECKING:
     import numpy as np
-
-PREFIX = "query: "  # how e5 was trained for classification-style inputs
-
-
-def quiet_transformers() -> None:
-    """Offline, and without the load reports and weight-loading bars meant for model authors."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-
-
-def token_batches(
-    tokenizer: Any, texts: Sequence[str], size: int, max_length: int, tensors: str
-) -> Iterator[tuple[list[int], Any]]:
-    """(indices, tokenised batch) in batches of similar length, so little is spent on padding."""
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    for start in range(0, len(order), size):
-        idx = order[start : start + size]
-        batch = tokenizer(
-            [PREFIX + texts[i] for i in idx],
-            padding=True,
-            truncation=True,
-            max_length=max_length,
-            return_tensors=tensors,
-        )
-        yield idx, batch
 
 
 class Encoder:
@@ -94,20 +67,3 @@ class Encoder:
                 pooled = torch.nn.functional.normalize(pooled, dim=-1)
                 out[idx] = pooled.float().numpy()
         return out
-
-
-RUNTIMES = ("torch", "torch-int8", "onnx-int8")
-
-
-def make_encoder(model_dir: Path, runtime: str = "torch", batch_size: int = 32, max_length: int = 256) -> Any:
-    """torch (float32), torch-int8 (dynamically quantised linear layers) or onnx-int8
-    (ONNX Runtime with int8 weights, exported once and cached)."""
-    if runtime == "onnx-int8":
-        from classifier.onnx_encoder import OnnxEncoder
-
-        return OnnxEncoder(model_dir, max_length=max_length, batch_size=batch_size)
-    if runtime not in RUNTIMES:
-        from vigie.errors import VigieError
-
-        raise VigieError(f"runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")
-    return Encoder(model_dir, max_length=max_length, batch_size=batch_size, quantize=runtime == "torch-int8")

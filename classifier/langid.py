@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from itertools import repeat
 from typing import Any
 
 from classifier.corpus import Example, load_corpus
@@ -83,25 +84,52 @@ def _fasttext() -> Any:
 
 
 def fasttext_probs(text: str) -> dict[str, float]:
-    labels, probs = _fasttext().predict(text.replace("\n", " "), k=10)
-    out: dict[str, float] = {}
-    for label, prob in zip(labels, probs, strict=True):
-        ours = _FT.get(label.removeprefix("__label__"))
-        if ours:
-            out[ours] = out.get(ours, 0.0) + float(prob)
+    return fasttext_batch([text])[0]
+
+
+def fasttext_batch(texts: list[str]) -> list[dict[str, float]]:
+    """fastText's top ten labels per text, mapped to ours (several of its labels may be one of
+    ours). One call per text: fasttext-predict's list form returns labels without probabilities."""
+    model = _fasttext()
+    out = []
+    for text in texts:
+        text_labels, text_probs = model.predict(text.replace("\n", " "), k=10)
+        found: dict[str, float] = {}
+        for label, prob in zip(text_labels, text_probs, strict=True):
+            ours = _FT.get(label.removeprefix("__label__"))
+            if ours:
+                found[ours] = found.get(ours, 0.0) + float(prob)
+        out.append(found)
     return out
 
 
 class CharNgramModel:
-    """Multinomial naive Bayes over character 1-4-grams, per script family."""
+    """Multinomial naive Bayes over character 1-4-grams, per script family.
+
+    The log-probabilities are one (grams × languages) matrix: a text costs one dictionary
+    lookup per distinct gram and one small matrix product, not a lookup per gram and language."""
 
     def __init__(self, examples: list[Example], alpha: float = 0.1) -> None:
+        import numpy as np
+
         self.alpha = alpha
-        self.counts: dict[str, Counter[str]] = {}
+        counts: dict[str, Counter[str]] = {}
         for ex in examples:
-            self.counts.setdefault(ex.lang, Counter()).update(self.grams(normalize(ex.text)))
-        self.totals = {lang: sum(c.values()) for lang, c in self.counts.items()}
-        self.vocab = len(set().union(*self.counts.values())) if self.counts else 1
+            counts.setdefault(ex.lang, Counter()).update(self.grams(normalize(ex.text)))
+        self.langs = tuple(sorted(counts))
+        self.column = {lang: j for j, lang in enumerate(self.langs)}
+        vocabulary = sorted(set().union(*counts.values())) if counts else []
+        self.row = {gram: i for i, gram in enumerate(vocabulary)}
+        self.vocab = max(1, len(vocabulary))
+        table = np.zeros((len(vocabulary), len(self.langs)), dtype=np.float64)
+        unseen = np.zeros(len(self.langs), dtype=np.float64)
+        for lang, j in self.column.items():
+            denom = sum(counts[lang].values()) + alpha * self.vocab
+            for gram, n in counts[lang].items():
+                table[self.row[gram], j] = n
+            table[:, j] = np.log((table[:, j] + alpha) / denom)
+            unseen[j] = math.log(alpha / denom)
+        self.table, self.unseen = table, unseen
 
     @staticmethod
     def grams(text: str) -> list[str]:
@@ -109,21 +137,19 @@ class CharNgramModel:
         return [text[i : i + n] for n in (1, 2, 3, 4) for i in range(len(text) - n + 1)]
 
     def log_probs(self, text: str, langs: tuple[str, ...]) -> dict[str, float]:
-        grams = Counter(self.grams(text))
-        scores = {}
-        for lang in langs:
-            if lang not in self.counts:
-                continue
-            counts, denom = self.counts[lang], self.totals[lang] + self.alpha * self.vocab
-            scores[lang] = sum(
-                n * math.log((counts.get(g, 0) + self.alpha) / denom) for g, n in grams.items()
-            )
-        if not scores:
+        import numpy as np
+
+        grams = self.grams(text)
+        columns = [self.column[lang] for lang in langs if lang in self.column]
+        if not columns:
             return {}
+        rows = np.fromiter(map(self.row.get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
+        known = rows[rows >= 0]
+        scores = self.table[known][:, columns].sum(axis=0) + (len(rows) - len(known)) * self.unseen[columns]
         # Per-gram average keeps long posts from making the model absurdly sure.
-        total = max(1, sum(grams.values()))
-        top = max(scores.values())
-        return {lang: (s - top) / total * 50 for lang, s in scores.items()}
+        total = max(1, len(grams))
+        top = float(scores.max())
+        return {self.langs[j]: (float(v) - top) / total * 50 for j, v in zip(columns, scores, strict=True)}
 
 
 @cache
@@ -139,8 +165,22 @@ def _softmax(scores: dict[str, float]) -> dict[str, float]:
 
 
 def identify(text: str, char_model: CharNgramModel | None = None) -> LangResult:
-    text = normalize(text)
-    script = script_of(text)
+    return identify_many([text], char_model)[0]
+
+
+def identify_many(texts: list[str], char_model: CharNgramModel | None = None) -> list[LangResult]:
+    """The language of each text; fastText reads the whole batch in one call."""
+    clean = [normalize(t) for t in texts]
+    scripts = [script_of(t) for t in clean]
+    wanted = [i for i, script in enumerate(scripts) if script != "none"]
+    ft_all = dict(zip(wanted, fasttext_batch([clean[i] for i in wanted]), strict=True))
+    out = []
+    for i, text in enumerate(clean):
+        out.append(_decide(text, scripts[i], ft_all.get(i, {}), char_model))
+    return out
+
+
+def _decide(text: str, script: str, ft: dict[str, float], char_model: CharNgramModel | None) -> LangResult:
     if script == "none":
         return LangResult("und", 0.0, "no letters")
     if script == "arabic":
@@ -153,13 +193,11 @@ def identify(text: str, char_model: CharNgramModel | None = None) -> LangResult:
     elif script == "latin":
         family = LATIN
     else:
-        ft = fasttext_probs(text)
         best = max(ft, key=lambda k: ft[k], default="und")
         return LangResult(best, ft.get(best, 0.0), "fasttext")
 
     model = char_model or _char_model()
     char = model.log_probs(text, family)
-    ft = fasttext_probs(text)
     # fastText is reliable where it knows the language; the char model fills its gaps.
     combined = {lang: char.get(lang, -50.0) + 2.0 * math.log(ft.get(lang, 0.0) + 0.02) for lang in family}
     probs = _softmax(combined)

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from classifier.cues import CUE_NAMES, CueMatch, cue_vector, find_cues
-from classifier.langid import identify
+from classifier.langid import identify_many
 from classifier.metrics import decide
+from classifier.ngrams import Blend, Cascade, NgramModel
 from classifier.normalize import normalize
 from classifier.windows import token_windows, windows
 from vigie.errors import VigieError
@@ -24,7 +25,7 @@ from vigie.errors import VigieError
 if TYPE_CHECKING:
     import numpy as np
 
-    from classifier.encoder import Encoder
+    from classifier.encoding import TextEncoder
 
 META_FILE = "vigie_classifier.json"
 FORMAT = 1
@@ -47,6 +48,8 @@ class Prediction:
     cues: list[dict[str, Any]] = field(default_factory=list)
     # advert (sure), review (an analyst decides) or not_advert
     decision: str = "not_advert"
+    # Which model decided: the n-gram model alone (the cascade's sure cases) or the transformer.
+    stage: str = "transformer"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,23 +80,34 @@ class Head:
     intercept: float
     platt_a: float = 1.0
     platt_b: float = 0.0
+    # With the n-gram model: how its log-odds mix with the head's before Platt scaling.
+    blend: dict[str, float] | None = None
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         import numpy as np
 
         return x @ np.asarray(self.coef, dtype=np.float32) + self.intercept
 
-    def scores(self, x: np.ndarray) -> list[float]:
-        return [sigmoid(self.platt_a * float(z) + self.platt_b) for z in self.logits(x)]
+    def scores(self, x: np.ndarray, ngram_logits: np.ndarray | None = None) -> list[float]:
+        z = self.logits(x)
+        if self.blend is not None:
+            if ngram_logits is None:
+                raise VigieError("this classifier blends an n-gram model: its ngrams.json is missing")
+            z = Blend(**self.blend).combine(z, ngram_logits)
+        return [sigmoid(self.platt_a * float(v) + self.platt_b) for v in z]
 
     def cue_weights(self, embed_dim: int) -> dict[str, float]:
         """How much each cue moves the calibrated log-odds when present."""
-        return {name: self.platt_a * self.coef[embed_dim + i] * CUE_SCALE for i, name in enumerate(CUE_NAMES)}
+        share = 1.0 if self.blend is None else (1 - self.blend["weight"]) / self.blend["head_scale"]
+        return {
+            name: self.platt_a * share * self.coef[embed_dim + i] * CUE_SCALE
+            for i, name in enumerate(CUE_NAMES)
+        }
 
 
 class AdvertClassifier:
     def __init__(
-        self, directory: Path, meta: dict[str, Any], encoder: Encoder, runtime: str = "torch"
+        self, directory: Path, meta: dict[str, Any], encoder: TextEncoder, runtime: str = "torch"
     ) -> None:
         self.directory = directory
         self.meta = meta
@@ -111,13 +125,15 @@ class AdvertClassifier:
         # Classifiers trained before the review band existed have none: the band is empty.
         self.review_threshold = float((fitted or meta).get("review_threshold", self.threshold))
         self.weights = self.head.cue_weights(encoder.dim)
+        self.ngrams = NgramModel.load(directory)
+        self.cascade = Cascade(**meta["cascade"]) if meta.get("cascade") and self.ngrams else None
 
     @classmethod
     def load(
         cls, directory: Path, runtime: str = "torch", batch_size: int = 32, max_length: int | None = None
     ) -> AdvertClassifier:
         from classifier.base_model import resolve_base_model
-        from classifier.encoder import make_encoder
+        from classifier.runtimes import make_encoder
 
         meta_path = Path(directory) / META_FILE
         if not meta_path.is_file():
@@ -139,7 +155,11 @@ class AdvertClassifier:
         )
         return cls(Path(directory), meta, encoder, runtime)
 
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+    def predict(self, texts: Sequence[str], cascade: bool = True) -> list[Prediction]:
+        """With `cascade` (and a classifier that has one), posts the n-gram model is sure of
+        are decided without the transformer."""
+        import numpy as np
+
         # Each text is one or more windows (long posts); a text gets its best window's score.
         owner: list[int] = []
         clean: list[str] = []
@@ -151,27 +171,49 @@ class AdvertClassifier:
                     owner.append(i)
                     clean.append(piece)
         cues, matches = cue_matrix(clean)
-        embeddings = self.encoder.embed(clean)
-        scores = self.head.scores(features(embeddings, cues))
+        ngram_logits = self.ngrams.logits(clean) if self.ngrams is not None else None
+        scores = np.zeros(len(clean), dtype=np.float64)
+        sure: set[int] = set()
+        best_quick: dict[int, float] = {}
+        if cascade and self.cascade is not None and ngram_logits is not None:
+            quick = self.cascade.scores(ngram_logits)
+            for w, i in enumerate(owner):
+                best_quick[i] = max(best_quick.get(i, 0.0), float(quick[w]))
+            sure = {i for i, score in best_quick.items() if self.cascade.sure(score)}
+            scores[:] = quick
+        read = [w for w, i in enumerate(owner) if i not in sure]
+        if read:
+            embeddings = self.encoder.embed([clean[w] for w in read])
+            read_logits = ngram_logits[read] if ngram_logits is not None else None
+            scores[read] = self.head.scores(features(embeddings, cues[read]), read_logits)
         first: dict[int, int] = {}
         best: dict[int, int] = {}
         for w, i in enumerate(owner):
             first.setdefault(i, w)
             if i not in best or scores[w] > scores[best[i]]:
                 best[i] = w
+        langs = identify_many([clean[first[i]] for i in range(len(texts))])
         out = []
-        for i in range(len(texts)):
+        for i, lang in enumerate(langs):
             w = best[i]
             score, found = scores[w], matches[w]
-            lang = identify(clean[first[i]])
             ranked = sorted(found, key=lambda m: -abs(self.weights[m.cue]))
             cue_list = [
                 {"cue": m.cue, "text": m.text, "weight": round(self.weights[m.cue], 3)} for m in ranked
             ]
-            decision = decide(score, self.threshold, self.review_threshold)
+            if i in sure and self.cascade is not None:
+                decision = self.cascade.decision(best_quick[i])
+            else:
+                decision = decide(float(score), self.threshold, self.review_threshold)
             out.append(
                 Prediction(
-                    lang.lang, lang.confidence, round(score, 4), decision == "advert", cue_list, decision
+                    lang.lang,
+                    lang.confidence,
+                    round(float(score), 4),
+                    decision == "advert",
+                    cue_list,
+                    decision,
+                    "ngrams" if i in sure else "transformer",
                 )
             )
         return out

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from classifier.encoder import token_batches
+from classifier.encoding import quiet_transformers, token_batches, weights_id
 from vigie.paths import cache_root
 
 if TYPE_CHECKING:
@@ -19,8 +19,6 @@ if TYPE_CHECKING:
 
 
 def onnx_path_for(model_dir: Path) -> Path:
-    from classifier.embeddings import weights_id
-
     return cache_root() / "onnx" / f"{weights_id(model_dir)}.int8-per-channel-ffn-out-fp32.onnx"
 
 
@@ -31,8 +29,6 @@ def export_int8(model_dir: Path, target: Path) -> Path:
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoModel
-
-    from classifier.encoder import quiet_transformers
 
     quiet_transformers()
     bert: Any = AutoModel.from_pretrained(model_dir, local_files_only=True)

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from typing import IO, Any
 
 from scrapy.exceptions import DropItem
 from scrapy.utils.defer import deferred_from_coro
 
-from crawlers.items import MAX_INTEGER, Page, SourceFailed
+from crawlers.items import SourceFailed
 from crawlers.report import CrawlReport
+from vigie.records import MAX_INTEGER, Page
 from vigie.sanitize import strip_controls
-from vigie.store import Store
+from vigie.store import DatabaseError, Store, one_line
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +78,15 @@ class StorePipeline(_Pipeline):
     def process_item(self, item: Any, spider: Any = None) -> Any:
         try:
             return self._store(item)
-        except sqlite3.Error as exc:
+        except DatabaseError as exc:
             # Nothing moved the cursor: stop here, the next run fetches these pages again.
-            log.error("store %s failed: %s; stopping the crawl", self.store_path, exc)
+            reason = one_line(exc)  # the driver's message: not the statement and its post text
+            shown = self.store.where.shown if self.store else "the store"  # a URL, its password masked
+            log.error("store %s failed: %s; stopping the crawl", shown, reason)
             for source in self.report.sources.values():
-                source.error = source.error or f"store failed: {exc}"
+                source.error = source.error or f"store failed: {reason}"
             deferred_from_coro(self.crawler.engine.close_spider_async(reason="store_failed"))
-            raise DropItem(f"{getattr(item, 'key', type(item).__name__)}: not stored ({exc})") from None
+            raise DropItem(f"{getattr(item, 'key', type(item).__name__)}: not stored ({reason})") from None
 
     def _store(self, item: Any) -> Any:
         assert self.store is not None

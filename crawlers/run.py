@@ -35,11 +35,11 @@ def crawl_telegram(
         max_pages=max_pages or config.crawl.max_pages,
         lookback_posts=config.crawl.lookback_posts,
     )
-    store_path = config.store_path()
+    store_url = config.store_url()  # a SQLite file's URL, or a server's
     report = CrawlReport()
-    with Store(store_path) as store, store.run("crawl telegram " + " ".join(args.channels)) as run:
+    with Store(store_url) as store, store.run("crawl telegram " + " ".join(args.channels)) as run:
         states = {c: store.source_state("telegram", c) for c in args.channels}
-        settings = scrapy_settings(config.crawl, str(store_path), str(out) if out else None, log_level)
+        settings = scrapy_settings(config.crawl, store_url, str(out) if out else None, log_level)
         quiet = log_level == "WARNING"
         for name in ("scrapy", "twisted", "py.warnings", "asyncio"):
             logging.getLogger(name).setLevel(logging.WARNING if quiet else logging.INFO)

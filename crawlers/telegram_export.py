@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from crawlers.items import MAX_INTEGER, Post
 from vigie.errors import InputFormatError
+from vigie.records import MAX_INTEGER, Post
 from vigie.sanitize import web_url, web_url_or_path
 
 _USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")

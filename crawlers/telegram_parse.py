@@ -20,8 +20,8 @@ from lxml import etree
 from lxml import html as lxml_html
 from w3lib.encoding import html_to_unicode
 
-from crawlers.items import MAX_INTEGER, Post
 from vigie.errors import MarkupChangedError, SourceUnavailableError
+from vigie.records import MAX_INTEGER, Post
 from vigie.sanitize import web_url
 
 CANONICAL = "https://t.me"

@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
 
+from vigie.config import CrawlConfig
 from vigie.errors import VigieError
+from vigie.http_client import HttpClient, HttpError, ServerUnreachable, redact
 from vigie.sanitize import web_url
 
 BUCKET_SCHEMAS = ("segment", "split", "bucket", "group")
 SINGLE_VALUE_METRICS = ("avg", "sum", "max", "min", "cardinality")
 DEFAULT_PERCENTS = [1, 5, 25, 50, 75, 95, 99]
 _INTERVAL = re.compile(r"^(\d*)(ms|s|m|h|d|w|M|q|y)$")
+# An import of a few dozen saved objects; Kibana can be slow to answer while it migrates.
+IMPORT_TIMEOUT = 60.0
 
 
 def saved_objects_path() -> Path:
@@ -205,20 +207,27 @@ def _error_text(error: dict[str, Any]) -> str:
 
 
 def install(
-    kibana_url: str, objects: list[dict[str, Any]], dry_run: bool = False, space: str | None = None
+    kibana_url: str,
+    objects: list[dict[str, Any]],
+    dry_run: bool = False,
+    space: str | None = None,
+    crawl: CrawlConfig | None = None,
 ) -> list[str]:
     """Import (overwriting) the saved objects into Kibana; lines saying what was imported,
-    or with `dry_run` what would be, without any request."""
+    or with `dry_run` what would be, without any request. The request goes through Vigie's
+    HTTP client with `crawl`'s User-Agent and retries; robots.txt and the crawl delay are
+    manners towards platforms, not towards the operator's own Kibana, and are left out."""
     if kibana_url and web_url(kibana_url.rstrip("/")) is None:
-        raise VigieError(f"Kibana URL {kibana_url!r}: expected http(s)://host[:port][/path]")
+        raise VigieError(f"Kibana URL {redact(kibana_url)!r}: expected http(s)://host[:port][/path]")
     if dry_run:
-        target = import_url(kibana_url, space).split("?")[0] if kibana_url else "Kibana (no URL set)"
+        target = redact(import_url(kibana_url, space).split("?")[0]) if kibana_url else "Kibana (no URL set)"
         return [f"would import {_describe(obj)}" for obj in objects] + [f"into {target}"]
     if not kibana_url:
         raise VigieError(
             "no Kibana URL: pass --url, set kibana.url in the configuration or $VIGIE_KIBANA_URL"
         )
     url = import_url(kibana_url, space)
+    shown = redact(url)
     boundary = f"vigie-{uuid.uuid4().hex}"
     ndjson = "".join(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n" for obj in objects)
     body = (
@@ -227,33 +236,32 @@ def install(
         "Content-Type: application/ndjson\r\n\r\n"
         f"{ndjson}\r\n--{boundary}--\r\n"
     ).encode()
-    headers = {
-        "kbn-xsrf": "true",
-        "Content-Type": f"multipart/form-data; boundary={boundary}",
-        "Accept": "application/json",
-        **_auth_headers(),
-    }
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            raw = response.read()
-    except urllib.error.HTTPError as exc:
-        text = exc.read().decode("utf-8", "replace")
+    crawl = crawl or CrawlConfig()
+    headers = {"kbn-xsrf": "true", "Accept": "application/json", **_auth_headers()}
+    with HttpClient(
+        crawl, obey_robots=False, delay=0, timeout=max(crawl.timeout, IMPORT_TIMEOUT), headers=headers
+    ) as client:
         try:
-            payload = json.loads(text)
-            text = payload.get("message") or payload.get("error") or text
-        except (json.JSONDecodeError, AttributeError):
-            pass
-        raise VigieError(
-            f"Kibana import at {url} failed: HTTP {exc.code}: {str(text).strip()[:500]}"
-        ) from exc
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise VigieError(f"cannot reach Kibana at {kibana_url}: {reason}") from exc
+            response = client.post(url, body, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        except ServerUnreachable as exc:
+            raise VigieError(f"cannot reach Kibana at {redact(kibana_url)}: {exc.reason}") from None
+        except HttpError as exc:
+            raise VigieError(f"Kibana import at {shown} failed: {exc.reason}") from None
+        if response.status >= 300:
+            text = response.text()
+            try:
+                payload = json.loads(text)
+                text = payload.get("message") or payload.get("error") or text
+            except (json.JSONDecodeError, AttributeError):
+                pass
+            detail = " ".join(client.mask(str(text)).split())[:500]
+            raise VigieError(f"Kibana import at {shown} failed: HTTP {response.status}: {detail}")
     try:
-        result = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise VigieError(f"Kibana import at {url}: unexpected answer {raw[:200]!r}") from exc
+        result = json.loads(response.body)
+    except json.JSONDecodeError:
+        raise VigieError(f"Kibana import at {shown}: unexpected answer {response.body[:200]!r}") from None
+    if not isinstance(result, dict):
+        raise VigieError(f"Kibana import at {shown}: unexpected answer {response.body[:200]!r}")
     if not result.get("success"):
         errors = result.get("errors") or []
         details = "; ".join(_error_text(e) for e in errors) or json.dumps(result)[:500]
@@ -265,5 +273,5 @@ def install(
     lines += [f"warning: {w.get('message', w)}" for w in result.get("warnings") or []]
     return [
         *lines,
-        f"{result.get('successCount', len(done))} saved objects imported into {url.split('?')[0]}",
+        f"{result.get('successCount', len(done))} saved objects imported into {shown.split('?')[0]}",
     ]

@@ -8,7 +8,6 @@ transaction: a crash loses at most the batch in progress, which the next run red
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.entities import extract
 from pipeline.reposts import RepostIndex
-from vigie.store import DECIDED, Store, utcnow
+from vigie.store import DECIDED, Store, analysis, utcnow
+from vigie.store.posts import minimise_post
 
 if TYPE_CHECKING:
     from classifier.model import AdvertClassifier, Prediction
@@ -41,31 +41,10 @@ def model_id(clf: AdvertClassifier) -> str:
     return str(clf.meta.get("fingerprint") or clf.meta.get("trained_at"))
 
 
-# Posts never analysed, changed since, or analysed by another model (while their text is kept).
-_PENDING = (
-    " FROM posts p LEFT JOIN analysis a ON a.post_key = p.key"
-    " WHERE a.post_key IS NULL OR a.content_sha256 != p.content_sha256"
-    " OR (a.model_id != ? AND p.minimised = 0)"
-)
-
-
-def pending(store: Store, current_model: str, limit: int) -> list[sqlite3.Row]:
-    query = (
-        "SELECT p.*, (SELECT r.status FROM referrals r WHERE r.post_key = p.key) AS referral_status"
-        + _PENDING
-        + " ORDER BY p.platform, p.channel, p.post_id LIMIT ?"
-    )
-    return list(store.db.execute(query, (current_model, limit)))
-
-
-def count_pending(store: Store, current_model: str) -> int:
-    return int(store.db.execute("SELECT COUNT(*)" + _PENDING, (current_model,)).fetchone()[0])
-
-
 def _save(
     store: Store,
     reposts: RepostIndex,
-    row: sqlite3.Row,
+    row: dict[str, Any],
     pred: Prediction,
     current_model: str,
     keep_text: bool,
@@ -77,44 +56,30 @@ def _save(
     flagged = pred.decision in ("advert", "review") or decided
     entities = extract(row["text"], pred.lang) if row["text"] else None
     cluster = reposts.assign(row["key"], row["text"]) if flagged else None
-    store.db.execute(
-        "INSERT INTO analysis (post_key, content_sha256, model_id, lang, lang_confidence, score, is_advert,"
-        " needs_review, cues, entities, cluster_id, processed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT(post_key) DO UPDATE SET content_sha256 = excluded.content_sha256,"
-        " model_id = excluded.model_id, lang = excluded.lang, lang_confidence = excluded.lang_confidence,"
-        " score = excluded.score, is_advert = excluded.is_advert, needs_review = excluded.needs_review,"
-        " cues = excluded.cues,"
-        " entities = excluded.entities, cluster_id = excluded.cluster_id, processed_at = excluded.processed_at",
-        (
-            row["key"],
-            row["content_sha256"],
-            current_model,
-            pred.lang,
-            pred.lang_confidence,
-            pred.score,
-            int(pred.is_advert),
-            int(pred.decision == "review" or (decided and not pred.is_advert)),
-            json.dumps(pred.cues, ensure_ascii=False),
-            json.dumps(entities.to_json() if entities and flagged else {}, ensure_ascii=False),
-            cluster,
-            utcnow(),
-        ),
+    analysis.save_analysis(
+        store,
+        {
+            "post_key": row["key"],
+            "content_sha256": row["content_sha256"],
+            "model_id": current_model,
+            "lang": pred.lang,
+            "lang_confidence": pred.lang_confidence,
+            "score": pred.score,
+            "is_advert": int(pred.is_advert),
+            "needs_review": int(pred.decision == "review" or (decided and not pred.is_advert)),
+            "cues": json.dumps(pred.cues, ensure_ascii=False),
+            "entities": json.dumps(entities.to_json() if entities and flagged else {}, ensure_ascii=False),
+            "cluster_id": cluster,
+            "processed_at": utcnow(),
+        },
     )
-    store.db.execute("DELETE FROM contacts WHERE post_key = ?", (row["key"],))
-    if pred.is_advert and entities:
-        # Only sure adverts link channels: the review band may hold an NGO's hotline.
-        store.db.executemany(
-            "INSERT OR IGNORE INTO contacts (contact, post_key, platform, channel) VALUES (?, ?, ?, ?)",
-            [(c, row["key"], row["platform"], row["channel"]) for c in entities.contacts],
-        )
+    # Only sure adverts link channels: the review band may hold an NGO's hotline.
+    found = entities.contacts if pred.is_advert and entities else []
+    analysis.replace_contacts(store, row["key"], row["platform"], row["channel"], found)
     if not flagged:
-        store.db.execute("DELETE FROM signatures WHERE post_key = ?", (row["key"],))
+        analysis.forget_signature(store, row["key"])
         if not keep_text:
-            # Data minimisation: a post that is not flagged keeps its key, score and times only.
-            store.db.execute(
-                "UPDATE posts SET text = '', media = '[]', links = '[]', minimised = 1 WHERE key = ?",
-                (row["key"],),
-            )
+            minimise_post(store, row["key"])
             return "minimised"
     return cluster
 
@@ -132,7 +97,7 @@ def process(
     current = model_id(clf)
     reposts = RepostIndex(store)
     while True:
-        rows = pending(store, current, batch_size)
+        rows = analysis.pending_posts(store, current, batch_size)
         if not rows:
             return report
         texts = [row["text"] for row in rows]

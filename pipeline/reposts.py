@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from classifier.normalize import normalize
+from vigie.store import analysis
+from vigie.store.queries import channels_sharing_contacts
+
+__all__ = ["RepostIndex", "channels_sharing_contacts", "new_cluster_id", "shingles", "signature"]
 
 if TYPE_CHECKING:
     from datasketch import MinHash, MinHashLSH
@@ -61,11 +65,11 @@ class RepostIndex:
         self.lsh: MinHashLSH = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
         self.signatures: dict[str, MinHash] = {}
         self.cluster_of: dict[str, str] = {}
-        for row in store.db.execute("SELECT post_key, cluster_id, minhash FROM signatures"):
-            mh = _from_bytes(row["minhash"])
-            self.signatures[row["post_key"]] = mh
-            self.cluster_of[row["post_key"]] = row["cluster_id"]
-            self.lsh.insert(row["post_key"], mh)
+        for post_key, cluster_id, minhash in analysis.all_signatures(store):
+            mh = _from_bytes(minhash)
+            self.signatures[post_key] = mh
+            self.cluster_of[post_key] = cluster_id
+            self.lsh.insert(post_key, mh)
 
     def assign(self, post_key: str, text: str) -> str:
         """Put a post in its cluster (or a new one) and return the cluster id. Writes
@@ -82,39 +86,13 @@ class RepostIndex:
             for key, cid in list(self.cluster_of.items()):
                 if cid == other:
                     self.cluster_of[key] = cluster
-            self.store.db.execute(
-                "UPDATE signatures SET cluster_id = ? WHERE cluster_id = ?", (cluster, other)
-            )
-            self.store.db.execute("UPDATE analysis SET cluster_id = ? WHERE cluster_id = ?", (cluster, other))
+            analysis.merge_clusters(self.store, cluster, other)
         self.signatures[post_key] = mh
         self.cluster_of[post_key] = cluster
         self.lsh.insert(post_key, mh)
-        self.store.db.execute(
-            "INSERT OR REPLACE INTO signatures (post_key, cluster_id, minhash) VALUES (?, ?, ?)",
-            (post_key, cluster, mh.hashvalues.astype("uint64").tobytes()),
-        )
+        analysis.save_signature(self.store, post_key, cluster, mh.hashvalues.astype("uint64").tobytes())
         return cluster
 
     def _age(self, cluster_id: str) -> tuple[str, str]:
         # The cluster whose first post was stored earliest is the older one.
-        row = self.store.db.execute(
-            "SELECT MIN(p.first_seen) FROM signatures s JOIN posts p ON p.key = s.post_key WHERE s.cluster_id = ?",
-            (cluster_id,),
-        ).fetchone()
-        return (row[0] or "9999", cluster_id)
-
-
-def channels_sharing_contacts(store: Store, min_shared: int = 1) -> list[dict[str, Any]]:
-    """Pairs of channels whose posts give the same phone number, handle or link."""
-    rows = store.db.execute(
-        "SELECT a.platform || ':' || a.channel AS left, b.platform || ':' || b.channel AS right,"
-        " GROUP_CONCAT(DISTINCT a.contact) AS shared, COUNT(DISTINCT a.contact) AS n"
-        " FROM contacts a JOIN contacts b ON a.contact = b.contact"
-        " AND (a.platform || ':' || a.channel) < (b.platform || ':' || b.channel)"
-        " GROUP BY left, right HAVING n >= ? ORDER BY n DESC, left, right",
-        (min_shared,),
-    )
-    return [
-        {"channels": [r["left"], r["right"]], "contacts": sorted(r["shared"].split(",")), "shared": r["n"]}
-        for r in rows
-    ]
+        return (analysis.cluster_first_seen(self.store, cluster_id) or "9999", cluster_id)

@@ -14,7 +14,7 @@ import yaml
 
 from crawlers.mirror import Faults, Mirror, load_channels
 
-pytest_plugins = ["tests.es_fixtures"]
+pytest_plugins = ["tests.support.es_fixtures", "tests.support.pg_fixtures"]
 
 
 DATA = Path(__file__).parent / "data"

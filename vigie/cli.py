@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import sqlite3
 import sys
 import traceback
 from typing import Any, NoReturn
@@ -180,7 +179,7 @@ def configure_logging(verbose: bool, debug: bool = False) -> None:
 
 def load(ctx: click.Context) -> Any:
     """The validated configuration for this invocation."""
-    from vigie.config import load_config
+    from vigie.config_file import load_config
 
     return load_config(ctx.obj.get("config_path") if ctx.obj else None)
 
@@ -199,8 +198,10 @@ def describe_error(exc: BaseException) -> str | None:
         from pipeline.es_index import describe_es_error
 
         return describe_es_error(exc)
-    if isinstance(exc, sqlite3.Error):
-        return f"the store failed: {_one_line(exc)}"
+    from vigie.store import is_database_error, one_line
+
+    if is_database_error(exc):
+        return f"the store failed: {one_line(exc)}"  # the driver's words, not the statement
     if isinstance(exc, OSError):
         reason = exc.strerror or _one_line(exc)
         return f"{exc.filename}: {reason}" if exc.filename else reason

@@ -21,7 +21,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from vigie.config import VigieConfig, parse_config
+from vigie.config import VigieConfig
+from vigie.config_file import parse_config
 from vigie.errors import VigieError
 
 CONFIG_NAME = "vigie.yaml"

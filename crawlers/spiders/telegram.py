@@ -23,11 +23,12 @@ from scrapy.crawler import Crawler
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
-from crawlers.items import Page, SourceFailed
+from crawlers.items import SourceFailed
 from crawlers.report import CrawlReport
 from crawlers.telegram_parse import parse_page
 from vigie.config import channel_name, http_url
 from vigie.errors import MarkupChangedError, SourceUnavailableError
+from vigie.records import Page
 from vigie.store import SourceState, utcnow
 
 REDIRECTS = [301, 302, 303, 307, 308]

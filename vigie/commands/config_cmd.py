@@ -13,10 +13,13 @@ def config_group() -> None:
 @click.argument("path", type=click.Path(dir_okay=False))
 def check(path: str) -> None:
     """Validate PATH; print what is wrong, or the store it would use."""
-    from vigie.config import load_config
+    from vigie.config_file import load_config
 
     config = load_config(path)
-    click.echo(f"{path}: valid; store at {config.store_path()}, {len(config.sources)} source(s)")
+    from vigie.store.engine import locate
+
+    store = locate(config.store_url()).shown  # the file, or the server's URL without its password
+    click.echo(f"{path}: valid; store at {store}, {len(config.sources)} source(s)")
 
 
 @config_group.command("defaults")

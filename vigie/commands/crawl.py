@@ -90,7 +90,7 @@ def _run(
     from pydantic import ValidationError
 
     from crawlers.run import crawl_telegram
-    from vigie.config import describe_errors
+    from vigie.config_file import describe_errors
 
     config = load(ctx)
     try:

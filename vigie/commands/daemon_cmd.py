@@ -31,9 +31,11 @@ def run(ctx: click.Context, no_classify: bool) -> None:
 
     Jobs: `crawl:<platform>:<channel>` per source (every `every_minutes`, or `cron`, else
     daemon.crawl_every_minutes), `removal-checks` and, when Elasticsearch is configured,
-    `es-replay`. Schedules are kept in <data_dir>/jobs.sqlite across restarts; each job runs
-    `vigie` in a child process, its output in <data_dir>/logs/jobs/. One daemon per data
-    directory; configuration changes apply at the next start."""
+    `es-replay`; after each crawl, `classify` classifies and indexes what came in, in one
+    long-lived worker process that loads the classifier once. Schedules are kept in
+    <data_dir>/jobs.sqlite across restarts; each job runs `vigie` in a child process, its
+    output in <data_dir>/logs/jobs/, and records its run in the store (`vigie status`).
+    One daemon per data directory; configuration changes apply at the next start."""
     from pipeline.daemon import Daemon
 
     config = load(ctx)
@@ -104,7 +106,7 @@ def _print(status: dict[str, Any]) -> None:
         jobs.add_row(
             cell(job["id"]),
             cell(job["schedule"] or ""),
-            cell(job["next_run_time"] or "paused"),
+            cell(job["next_run_time"] or "-"),
             f"[{colour}]{markup(outcome)}[/{colour}]" if colour else cell(outcome),
             cell(job["last_finished_at"] or "-"),
             f"{job['last_duration_s']:.1f} s" if job["last_duration_s"] is not None else "-",
@@ -140,3 +142,73 @@ def status(ctx: click.Context, as_json: bool) -> None:
         echo_json(report, indent=2, default=str)
     else:
         _print(report)
+
+
+def _leaf(group: click.Group, ctx: click.Context, args: tuple[str, ...]) -> bool:
+    """Whether ARGS name a command that runs (not a group waiting for a subcommand)."""
+    command: click.Command | None = group
+    for arg in args:
+        if not isinstance(command, click.Group):
+            return True
+        if not arg.startswith("-"):
+            command = command.get_command(ctx, arg)
+            if command is None:
+                return False
+    return command is not None and (not isinstance(command, click.Group) or command.invoke_without_command)
+
+
+@daemon_group.command(
+    "recorded",
+    hidden=True,
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_context
+def recorded(ctx: click.Context, command: tuple[str, ...]) -> None:
+    """Run `vigie COMMAND...` and record it in the store's runs table: how the daemon runs
+    the steps whose commands record no run of their own. A failure is recorded with its
+    one-line error, then ends this command as it would have ended the other."""
+    from pipeline.daemon.jobs import recorded_run_name
+    from vigie.cli import describe_error
+    from vigie.store import Store
+
+    root = ctx.find_root().command
+    if not isinstance(root, click.Group) or command[0] == "daemon" or not _leaf(root, ctx, command):
+        raise click.UsageError(f"{' '.join(command)!r}: not a vigie command the daemon can record")
+    name, target, rest = root.resolve_command(ctx, list(command))
+    assert target is not None and name is not None  # _leaf found it
+    failure: BaseException | None = None
+    with Store(load(ctx).store_url()) as store, store.run(recorded_run_name(command)) as run:
+        try:
+            with target.make_context(name, rest, parent=ctx.find_root()) as sub:
+                target.invoke(sub)
+        except (SystemExit, click.exceptions.Exit) as exc:
+            code = exc.code if isinstance(exc, SystemExit) else exc.exit_code
+            if code not in (0, None):
+                run.status, run.stats, failure = "failed", {"error": f"exit status {code}"}, exc
+        except click.ClickException as exc:
+            run.status, run.stats, failure = "failed", {"error": exc.format_message()}, exc
+        except Exception as exc:
+            error = describe_error(exc) or f"unexpected error: {type(exc).__name__}: {exc}"
+            run.status, run.stats, failure = "failed", {"error": " ".join(error.split())[:500]}, exc
+    if failure is not None:
+        raise failure
+
+
+@daemon_group.command("classify-worker", hidden=True)
+@click.pass_context
+def classify_worker(ctx: click.Context) -> None:
+    """Serve the daemon's classifications: load the classifier once, then run one recorded
+    pass (classify, entities, reposts, index) per line read on stdin, and answer each with
+    one JSON line on stdout. Ends when stdin closes."""
+    import os
+    import sys
+
+    from pipeline.daemon.worker import serve
+
+    config = load(ctx)
+    # The answers get their own copy of stdout; anything else printed goes to the log.
+    replies = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    with replies:
+        serve(config, sys.stdin, replies)

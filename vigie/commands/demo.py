@@ -37,8 +37,8 @@ def demo(
     again: a second run adds nothing."""
     from crawlers.mirror import Mirror
     from crawlers.run import crawl_telegram
-    from pipeline.referrals import review_queue
-    from pipeline.run import RunReport, classify_and_index, referral_candidates
+    from pipeline.refer.review import review_queue
+    from pipeline.stages import RunReport, classify_and_index, referral_candidates
     from vigie import demo as sample
     from vigie.commands.run_cmd import print_run_summary, progress_bar
     from vigie.store import Store
@@ -69,7 +69,7 @@ def demo(
     out = config.store_path().with_name(sample.CANDIDATES_NAME)
     clusters = referral_candidates(config, out)
     click.echo(f"referral candidates: {clusters} clusters of flagged posts → {out}")
-    with Store(config.store_path()) as store:
+    with Store(config.store_url()) as store:
         queue = review_queue(store, limit=None)
     # A cluster of reposts shows a notice listing several URLs; else the top one.
     cluster = next((g for g in queue if len(g["posts"]) > 1), queue[0] if queue else None)

@@ -58,13 +58,14 @@ def setup_cmd(ctx: click.Context, dry_run: bool, print_template: bool) -> None:
 @click.pass_context
 def replay(ctx: click.Context) -> None:
     """Send what the spool and the store hold that the cluster has not acknowledged."""
-    from pipeline.es_index import connect, count_indexed, describe_es_error, es_url, setup, spooled, sync
+    from pipeline.es_docs import count_indexed, spooled, sync
+    from pipeline.es_index import connect, describe_es_error, es_url, setup
     from vigie.store import Store
 
     config = load(ctx)
     url = es_url(config.elasticsearch)
     es = connect(config.elasticsearch)
-    with Store(config.store_path()) as store:
+    with Store(config.store_url()) as store:
         before = len(spooled(store))
         try:
             setup(es, config.elasticsearch)

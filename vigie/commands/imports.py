@@ -31,7 +31,7 @@ def telegram_export(ctx: click.Context, path: str, channel: str | None) -> None:
     for post in result.posts:
         post.text = clean_text(post.text)
     config = load(ctx)
-    with Store(config.store_path()) as store, store.run(f"import telegram-export {path}") as run:
+    with Store(config.store_url()) as store, store.run(f"import telegram-export {path}") as run:
         run.stats = {"chats": result.chats, "skipped": len(result.skipped)}
         counts = store.upsert_posts(result.posts)
         run.stats.update({str(k): v for k, v in counts.items()})

@@ -28,5 +28,5 @@ def install_cmd(ctx: click.Context, url: str | None, dry_run: bool, space: str |
     config = load(ctx)
     url = url or os.environ.get("VIGIE_KIBANA_URL") or config.kibana.url
     space = space or config.kibana.space or None
-    for line in install(url or "", load_saved_objects(), dry_run=dry_run, space=space):
+    for line in install(url or "", load_saved_objects(), dry_run=dry_run, space=space, crawl=config.crawl):
         echo(line)

@@ -15,7 +15,7 @@ def links(ctx: click.Context, min_shared: int, as_json: bool) -> None:
     from pipeline.reposts import channels_sharing_contacts
     from vigie.store import Store
 
-    with Store(load(ctx).store_path(), read_only=True) as store:
+    with Store(load(ctx).store_url(), read_only=True) as store:
         pairs = channels_sharing_contacts(store, min_shared)
     if as_json:
         echo_json(pairs, indent=1)

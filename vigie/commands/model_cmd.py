@@ -156,7 +156,8 @@ def train(
     as_json: bool,
 ) -> None:
     """Train the advert classifier on the labelled corpus; writes metrics.json beside it."""
-    from classifier.train import TrainConfig, is_current, main
+    from classifier.train import main
+    from classifier.train_config import TrainConfig, is_current
 
     config = load(ctx)
     out = _classifier_dir(ctx, output)
@@ -170,10 +171,10 @@ def train(
         max_items=max_items,
     )
     if include_reviewed:
-        from pipeline.referrals import reviewed_examples
+        from pipeline.refer.review import reviewed_examples
         from vigie.store import Store
 
-        with Store(config.store_path()) as store:
+        with Store(config.store_url()) as store:
             settings.extra_examples = reviewed_examples(store)
         click.echo(f"including {len(settings.extra_examples)} reviewed posts in the train split")
     if if_stale and is_current(settings):
@@ -228,6 +229,12 @@ def evaluate(
         click.echo(json.dumps(metrics, indent=1, ensure_ascii=False))
         return
     print_metrics(metrics, split)
+    if cascade := metrics.get("cascade"):
+        click.echo(
+            f"cascade: {cascade['decided_by_ngrams']:.1%} of posts decided by the n-gram model alone; "
+            f"advert F1 {cascade['with']['f1']:.3f} with it, {cascade['without']['f1']:.3f} with the "
+            "transformer on every post"
+        )
     ids = ", ".join(f"{k} {v:.2f}" for k, v in metrics["language_id"]["accuracy"].items())
     click.echo(f"language ID accuracy: {metrics['language_id']['overall']:.3f} ({ids})")
 

@@ -36,8 +36,8 @@ def referrals_group() -> None:
 def export_cmd(ctx: click.Context, platform: str, fmt: str, out: str | None, dry_run: bool) -> None:
     """Export confirmed items not yet referred: one notice per repost cluster listing every
     URL, with the DSA Article 16 elements and the evidence kept."""
-    from pipeline.referrals import export
-    from pipeline.run import reindex_if_configured
+    from pipeline.refer.notices import export
+    from pipeline.stages import reindex_if_configured
     from vigie.store import Store
 
     if out and not Path(out).parent.is_dir():
@@ -46,7 +46,7 @@ def export_cmd(ctx: click.Context, platform: str, fmt: str, out: str | None, dry
         )
     config = load(ctx)
     out_dir = Path(out) if out else config.data_path() / config.referrals.out_dir
-    with Store(config.store_path()) as store:
+    with Store(config.store_url()) as store:
         result = export(store, config.referrals, platform, fmt, out_dir, dry_run=dry_run)
     verb = "would export" if dry_run else "exported"
     echo(
@@ -69,12 +69,12 @@ def export_cmd(ctx: click.Context, platform: str, fmt: str, out: str | None, dry
 @click.pass_context
 def check(ctx: click.Context, base_url: str | None, force: bool) -> None:
     """Re-crawl referred posts and record whether each was removed or is still online."""
-    from pipeline.referrals import check_removals
-    from pipeline.run import reindex_if_configured
+    from pipeline.refer.removals import check_removals
+    from pipeline.stages import reindex_if_configured
     from vigie.store import Store
 
     config = load(ctx)
-    with Store(config.store_path()) as store:
+    with Store(config.store_url()) as store:
         report = check_removals(store, config, base_url=base_url, force=force)
     echo(
         f"checked {report.checked}: {report.removed} removed, {report.online} still online, "
@@ -92,7 +92,7 @@ def check(ctx: click.Context, base_url: str | None, force: bool) -> None:
 @click.pass_context
 def stats_cmd(ctx: click.Context, period: str | None, as_json: bool) -> None:
     """Notices by platform, content type and outcome, and median time to removal."""
-    from pipeline.referrals import stats
+    from pipeline.refer.stats import stats
     from pipeline.report import check_period
     from vigie.store import Store
 
@@ -103,7 +103,7 @@ def stats_cmd(ctx: click.Context, period: str | None, as_json: bool) -> None:
     if period and (checked is None or len(checked) not in (4, 7)):
         raise click.BadParameter(f"{period!r}: expected YYYY or YYYY-MM", param_hint="--period")
     period = checked
-    with Store(load(ctx).store_path(), read_only=True) as store:
+    with Store(load(ctx).store_url(), read_only=True) as store:
         figures = stats(store, period)
     if as_json:
         echo_json(figures, indent=1)

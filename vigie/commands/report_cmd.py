@@ -33,7 +33,7 @@ def report(ctx: click.Context, out: Path, period: str | None, title: str | None)
     if not out.parent.is_dir():
         raise click.BadParameter(f"{out}: the directory {out.parent} does not exist", param_hint="--out")
     config = load(ctx)
-    with Store(config.store_path(), read_only=True) as store:
+    with Store(config.store_url(), read_only=True) as store:
         figures = collect(store, period)
     page = render(figures, title or (f"Vigie report — {period}" if period else "Vigie report"))
     tmp = out.with_name(out.name + ".tmp")
@@ -43,8 +43,8 @@ def report(ctx: click.Context, out: Path, period: str | None, title: str | None)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise VigieError(f"cannot write {out}: {exc.strerror or exc}") from None
-    t = figures["totals"]
+    t = figures.totals
     echo(
-        f"Wrote {out.resolve()}: {t['flagged']} flagged adverts, {t['referrals']} referrals"
+        f"Wrote {out.resolve()}: {t.flagged} flagged adverts, {t.referrals} referrals"
         + (f" (published in {period})" if period else "")
     )

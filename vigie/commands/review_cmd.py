@@ -25,10 +25,10 @@ def review_group(ctx: click.Context, limit: int, as_json: bool) -> None:
     Decide with `vigie review confirm|reject TARGET --reason ...` (TARGET: a cluster id or a post key)."""
     if ctx.invoked_subcommand is not None:
         return
-    from pipeline.referrals import review_queue
+    from pipeline.refer.review import review_queue
     from vigie.store import Store
 
-    with Store(load(ctx).store_path(), read_only=True) as store:
+    with Store(load(ctx).store_url(), read_only=True) as store:
         queue = review_queue(store, limit)
     if as_json:
         echo_json(queue, indent=1)
@@ -51,12 +51,12 @@ def review_group(ctx: click.Context, limit: int, as_json: bool) -> None:
 
 
 def _decide(ctx: click.Context, target: str, decision: str, reason: str, reviewer: str | None) -> None:
-    from pipeline.referrals import decide
-    from pipeline.run import reindex_if_configured
+    from pipeline.refer.review import decide
+    from pipeline.stages import reindex_if_configured
     from vigie.store import Store
 
     config = load(ctx)
-    with Store(config.store_path()) as store:
+    with Store(config.store_url()) as store:
         keys = decide(store, target, decision, reason, _reviewer(reviewer))
     echo(f"{decision} {len(keys)} post(s) of {target} ({_reviewer(reviewer)}: {reason})")
     reindex_if_configured(config)
@@ -87,10 +87,10 @@ def reject(ctx: click.Context, target: str, reason: str, reviewer: str | None) -
 @click.pass_context
 def log(ctx: click.Context, limit: int) -> None:
     """The audit log: who decided what, when and why."""
-    from vigie.store import Store
+    from vigie.store import Store, cases
 
-    with Store(load(ctx).store_path(), read_only=True) as store:
-        rows = store.db.execute("SELECT * FROM reviews ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+    with Store(load(ctx).store_url(), read_only=True) as store:
+        rows = cases.review_log(store, limit)
     for r in rows:
         echo(
             f"{r['decided_at']} {r['reviewer']} {r['decision']} {r['post_key']} ({r['cluster_id'] or '-'}): "

@@ -59,20 +59,14 @@ def print_run_summary(report: Any, console: Console) -> None:
 def run(ctx: click.Context, no_crawl: bool, as_json: bool) -> None:
     """Crawl the configured sources, classify new posts, extract entities, group reposts,
     store, and index flagged posts into Elasticsearch when one is configured."""
-    from pipeline.run import RunReport, classify_and_index
+    from pipeline.stages import RunReport, classify_and_index, crawl
 
     config = load(ctx)
     console = Console(width=140, stderr=as_json)
     report = RunReport()
-    channels = [s.channel for s in config.sources if s.platform == "telegram"]
-    if channels and not no_crawl:
-        from crawlers.run import crawl_telegram
-
-        report.crawl = crawl_telegram(config, channels)
-        for failed in report.crawl.failed:
-            report.errors.append(f"{failed.platform}:{failed.channel}: {failed.error}")
-        report.errors.extend(report.crawl.errors)
-        if not as_json:
+    if not no_crawl:
+        crawl(config, report)
+        if report.crawl is not None and not as_json:
             print_crawl_report(report.crawl)
     with progress_bar(console) as progress:
         classify_and_index(config, report, progress)

@@ -18,14 +18,15 @@ def status(ctx: click.Context, as_json: bool) -> None:
     from vigie.store import Store
 
     config = load(ctx)
-    with Store(config.store_path(), read_only=True) as store:
+    with Store(config.store_url(), read_only=True) as store:
         sources = store.sources()
         counts = {(s.platform, s.channel): store.count_posts(s.platform, s.channel) for s in sources}
         runs = store.runs(10)
+        where = store.where.shown  # the SQLite file, or the server's URL without its password
     if as_json:
         echo_json(
             {
-                "store": str(config.store_path()),
+                "store": where,
                 "sources": [{**asdict(s), "posts": counts[(s.platform, s.channel)]} for s in sources],
                 "runs": [dict(r) for r in runs],
             },
@@ -33,7 +34,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
             default=str,
         )
         return
-    table = Table(title=cell(f"Sources in {config.store_path()}"))
+    table = Table(title=cell(f"Sources in {where}"))
     for column in ("source", "posts", "cursor", "resume below", "last success", "last error"):
         table.add_column(column)
     for s in sources:

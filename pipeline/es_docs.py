@@ -1,0 +1,266 @@
+"""Flagged posts into Elasticsearch: one deterministic document per post, sent in bulk as
+partial updates (`doc_as_upsert` with a separate upsert body, so re-indexing never
+overwrites review or referral fields set later), and a spool in the store for what the
+cluster refused or could not take."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from pipeline.es_index import EUR_PER_UNIT, LANGUAGE_FIELDS, index_for
+from vigie.config import ElasticsearchConfig
+from vigie.sanitize import strip_controls, web_url_or_path
+from vigie.store import DECIDED, Store, outbox
+
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
+
+log = logging.getLogger(__name__)
+
+
+@cache
+def _places() -> dict[str, dict[str, Any]]:
+    from classifier.cues import lexicon_files
+
+    path = lexicon_files()[1]
+    if not path.is_file():
+        return {}
+    return {p["id"]: p for p in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("places", [])}
+
+
+def build_doc(row: Mapping[str, Any], places: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    entities = json.loads(row["entities"] or "{}")
+    cues = json.loads(row["cues"] or "[]")
+    prices = entities.get("prices") or []
+    first = prices[0] if prices else None
+    origin, destination = entities.get("origin"), entities.get("destination")
+
+    def geo(place_id: str | None) -> dict[str, float] | None:
+        place = places.get(place_id or "")
+        return {"lat": float(place["lat"]), "lon": float(place["lon"])} if place else None
+
+    def name(place_id: str | None) -> str | None:
+        return places.get(place_id or "", {}).get("name") if place_id else None
+
+    text = strip_controls(row["text"])  # as the crawler stores it, whatever an older one did
+    doc: dict[str, Any] = {
+        "key": row["key"],
+        "platform": row["platform"],
+        "channel": row["channel"],
+        "post_id": row["post_id"],
+        "url": row["url"],
+        "text": text,
+        "lang": row["lang"],
+        "lang_confidence": row["lang_confidence"],
+        "score": row["score"],
+        "is_advert": bool(row["is_advert"]),
+        "published_at": row["published_at"],
+        "captured_at": row["captured_at"],
+        "processed_at": row["processed_at"],
+        "views": row["views"],
+        "forwarded_from": row["forwarded_from"],
+        "reply_to": web_url_or_path(row["reply_to"]),
+        "edited": bool(row["edited"]),
+        # Link fields hold links only, whatever an older crawler stored.
+        "media": [m for m in json.loads(row["media"]) if web_url_or_path(str(m))],
+        "links": [u for u in json.loads(row["links"]) if web_url_or_path(str(u))],
+        "cues": sorted({c["cue"] for c in cues}),
+        "cue_texts": sorted({c["text"] for c in cues}),
+        "phones": entities.get("phones", []),
+        "handles": entities.get("handles", []),
+        "messenger_links": entities.get("links", []),
+        "contacts": entities.get("contacts", []),
+        "price_amount": first["amount"] if first else None,
+        "price_currency": first["currency"] if first else None,
+        "price_eur": round(first["amount"] * EUR_PER_UNIT.get(first["currency"], 0), 2) if first else None,
+        "prices_text": [p["text"] for p in prices],
+        "places": entities.get("places", []),
+        "origin": origin,
+        "destination": destination,
+        "origin_name": name(origin),
+        "destination_name": name(destination),
+        "route": f"{name(origin) or '?'} → {name(destination) or '?'}" if origin or destination else None,
+        "origin_geo": geo(origin),
+        "destination_geo": geo(destination),
+        "transport": entities.get("transport", []),
+        "guarantees": entities.get("guarantees", []),
+        "payment_terms": entities.get("payment_terms", []),
+        "cluster_id": row["cluster_id"],
+        "model_id": row["model_id"],
+        "crawler_version": row["crawler_version"],
+        "payload_sha256": row["payload_sha256"],
+    }
+    if row["lang"] in LANGUAGE_FIELDS:
+        doc[f"text_{row['lang']}"] = text
+    # Review and referral state goes only once the store has some; until then the index
+    # keeps whatever it holds (partial updates never touch absent fields).
+    if row.get("referral_status"):
+        from pipeline.refer.stats import hours_between
+
+        doc |= {
+            "referral_status": row["referral_status"],
+            "referral_batch": row["referral_batch"],
+            "referred_at": row["referred_at"],
+            "removed_at": row["removed_at"],
+            "hours_to_removal": hours_between(row["referred_at"], row["removed_at"]),
+        }
+    return doc
+
+
+def doc_hash(doc: dict[str, Any]) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+@dataclass
+class IndexReport:
+    indexed: int = 0
+    deleted: int = 0
+    spooled: int = 0
+    replayed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _actions_to_send(store: Store, config: ElasticsearchConfig) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(doc hash or '', bulk action) for every flagged post whose indexed copy is out of date,
+    and a delete for every indexed post that is no longer flagged."""
+    places = _places()
+    for row in outbox.index_candidates(store):
+        # The month a post is filed under never changes: its date, else when it was first seen.
+        index = index_for(config, row["published_at"] or row["first_seen"])
+        # Sure adverts, and posts of the review band once an analyst confirmed them.
+        confirmed = row["referral_status"] in DECIDED
+        if not (row["is_advert"] or (row["needs_review"] and confirmed)):
+            if row["indexed_sha256"] is None:
+                continue
+            yield "", {"_op_type": "delete", "_index": index, "_id": row["key"]}
+            continue
+        doc = build_doc(row, places)
+        digest = doc_hash(doc)
+        if digest == row["indexed_sha256"]:
+            continue
+        yield (
+            digest,
+            {
+                "_op_type": "update",
+                "_index": index,
+                "_id": row["key"],
+                "doc": doc,
+                "upsert": {**doc, "referral_status": "new"},
+            },
+        )
+
+
+def _send(
+    es: Elasticsearch,
+    store: Store,
+    config: ElasticsearchConfig,
+    actions: list[tuple[str, dict[str, Any]]],
+    report: IndexReport,
+    from_spool: dict[str, int],
+) -> None:
+    from elasticsearch import TransportError
+    from elasticsearch.helpers import streaming_bulk
+
+    by_id = {action["_id"]: (digest, action) for digest, action in actions}
+    results = streaming_bulk(
+        es,
+        (action for _, action in actions),
+        chunk_size=config.chunk_size,
+        max_retries=config.max_retries,
+        initial_backoff=1,
+        max_backoff=30,
+        raise_on_error=False,
+        raise_on_exception=False,
+    )
+    answered: set[str] = set()
+    outcomes: list[tuple[str, dict[str, Any], bool]] = []
+
+    def flush() -> None:
+        # A chunk of outcomes per short transaction (the store is not locked while the
+        # cluster works); if the process dies first, those documents are sent again.
+        with store.transaction():
+            for op, info, ok in outcomes:
+                _record(store, by_id, op, info, ok, report, from_spool)
+        outcomes.clear()
+
+    try:
+        for ok, item in results:
+            op, info = next(iter(item.items()))
+            answered.add(info.get("_id"))
+            outcomes.append((op, info, ok))
+            if len(outcomes) >= config.chunk_size:
+                flush()
+    except TransportError as exc:
+        # The cluster went away mid-run: everything it did not acknowledge waits in the spool.
+        reason = f"{type(exc).__name__}: {exc}"
+        for doc_id, (_, action) in by_id.items():
+            if doc_id not in answered:
+                outcomes.append(
+                    (action["_op_type"], {"_id": doc_id, "status": 0, "error": {"reason": reason}}, False)
+                )
+    flush()
+
+
+def _record(
+    store: Store,
+    by_id: dict[str, tuple[str, dict[str, Any]]],
+    op: str,
+    info: dict[str, Any],
+    ok: bool,
+    report: IndexReport,
+    from_spool: dict[str, int],
+) -> None:
+    """Write down what the cluster said about one document: acknowledged, or spooled."""
+    doc_id = info.get("_id", "")
+    digest, action = by_id[doc_id]
+    status = info.get("status", 0)
+    if ok or (op == "delete" and status == 404):
+        outbox.mark_indexed(store, doc_id, digest or None)
+        if doc_id in from_spool:
+            report.replayed += 1
+        elif op == "delete":
+            report.deleted += 1
+        else:
+            report.indexed += 1
+    else:
+        error = info.get("error") or info.get("exception") or f"HTTP {status}"
+        reason = error.get("reason", str(error)) if isinstance(error, dict) else str(error)
+        outbox.spool_action(store, doc_id, op, {"digest": digest, "action": action}, reason[:500])
+        report.spooled += 1
+        if len(report.errors) < 20:
+            report.errors.append(f"{doc_id}: {reason[:200]}")
+
+
+def spooled(store: Store) -> list[tuple[str, dict[str, Any]]]:
+    return [(body["digest"], body["action"]) for body in outbox.spooled_actions(store)]
+
+
+def sync(store: Store, es: Elasticsearch, config: ElasticsearchConfig) -> IndexReport:
+    """Send every out-of-date document, the spooled ones first (rebuilt from the store, so
+    the newest content goes). Items that fail go to the spool with their error; the store
+    records what the cluster acknowledged, so nothing is sent twice or lost."""
+    report = IndexReport()
+    spool = spooled(store)
+    spool_ids = {action["_id"]: 1 for _, action in spool}
+    fresh = list(_actions_to_send(store, config))
+    fresh_ids = {a["_id"] for _, a in fresh}
+    # A spooled action the store no longer produces (its post was deleted) is sent as it was.
+    leftovers = [(d, a) for d, a in spool if a["_id"] not in fresh_ids]
+    fresh.sort(key=lambda item: item[1]["_id"] not in spool_ids)
+    _send(es, store, config, leftovers + fresh, report, spool_ids)
+    return report
+
+
+def count_indexed(es: Elasticsearch, config: ElasticsearchConfig) -> int:
+    es.indices.refresh(index=config.index_prefix)
+    return int(es.count(index=config.index_prefix)["count"])

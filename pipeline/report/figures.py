@@ -1,0 +1,331 @@
+"""The report's figures from the store's rows: languages, routes and prices, contacts,
+channels, repost clusters, referral outcomes and time to removal."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from pipeline.report.model import (
+    Channel,
+    Cluster,
+    Contact,
+    Figures,
+    Language,
+    Outcomes,
+    PlatformOutcomes,
+    PlatformRemoval,
+    Removal,
+    RemovalBin,
+    Route,
+    RoutePrice,
+    Totals,
+)
+from pipeline.report.period import check_period
+from pipeline.report.queries import FlaggedPost, Referral, read_rows
+from pipeline.report.timeline import timeline
+from vigie import __version__
+
+if TYPE_CHECKING:
+    from vigie.store import Store
+
+GAZETTEER = Path(__file__).resolve().parent.parent / "data" / "gazetteer.yaml"
+STATUSES = ("removed", "online", "referred", "confirmed", "rejected")
+SENT = ("referred", "removed", "online")  # statuses of referrals a platform has received
+LANGUAGES = {
+    "ar": "Arabic",
+    "ar-Latn": "Arabizi",
+    "ckb": "Kurdish (Sorani)",
+    "kmr": "Kurdish (Kurmanji)",
+    "fa": "Persian",
+    "fa-Latn": "Finglish",
+    "ps": "Pashto",
+    "ur": "Urdu",
+    "tr": "Turkish",
+    "en": "English",
+    "fr": "French",
+    "sq": "Albanian",
+    "vi": "Vietnamese",
+    "ti": "Tigrinya",
+    "am": "Amharic",
+    "so": "Somali",
+}
+# Time to removal, in hours: [low, high) and its label.
+REMOVAL_BINS = (
+    (0, 1, "< 1 h"),
+    (1, 6, "1–6 h"),
+    (6, 24, "6–24 h"),
+    (24, 72, "1–3 days"),
+    (72, 168, "3–7 days"),
+    (168, float("inf"), "> 7 days"),
+)
+TOP = {"languages": 12, "routes": 12, "prices": 12, "contacts": 20, "channels": 15, "clusters": 12}
+RouteKey = tuple[str | None, str | None]
+
+
+@cache
+def place_names() -> dict[str, str]:
+    """Gazetteer id → display name ("tr-izmir" → "Izmir")."""
+    with GAZETTEER.open(encoding="utf-8") as fh:
+        data = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return {str(p["id"]): str(p.get("name") or p["id"]) for p in data.get("places", [])}
+
+
+def _place(place_id: str | None) -> str:
+    if not place_id:
+        return "unknown"
+    return place_names().get(place_id, place_id)
+
+
+def _route_label(key: RouteKey) -> str:
+    return f"{_place(key[0])} → {_place(key[1])}"
+
+
+def _to_eur(prices: list[Any]) -> list[float]:
+    from pipeline.es_index import EUR_PER_UNIT
+
+    out = []
+    for price in prices:
+        if not isinstance(price, dict):
+            continue
+        rate = EUR_PER_UNIT.get(str(price.get("currency", "")).upper())
+        amount = price.get("amount")
+        if rate is not None and isinstance(amount, int | float) and amount > 0:
+            out.append(float(amount) * rate)
+    return out
+
+
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 2) if values else None
+
+
+def _quartiles(values: list[float]) -> tuple[float, float] | None:
+    if len(values) < 2:
+        return None
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return round(q1, 2), round(q3, 2)
+
+
+def _languages(flagged: list[FlaggedPost]) -> list[Language]:
+    langs = Counter(row.lang or "und" for row in flagged)
+    languages = [
+        Language(lang=code, label=LANGUAGES.get(code, code), count=n)
+        for code, n in sorted(langs.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+    if len(languages) > TOP["languages"]:
+        rest = sum(item.count for item in languages[TOP["languages"] - 1 :])
+        languages = [*languages[: TOP["languages"] - 1], Language(lang="", label="Other", count=rest)]
+    return languages
+
+
+def _routes_and_prices(flagged: list[FlaggedPost]) -> tuple[list[Route], list[RoutePrice]]:
+    routes: Counter[RouteKey] = Counter()
+    route_prices: dict[RouteKey, list[float]] = defaultdict(list)
+    for row in flagged:
+        origin, destination = row.entities.get("origin"), row.entities.get("destination")
+        if not origin and not destination:
+            continue
+        key = (origin, destination)
+        routes[key] += 1
+        eur = _to_eur(row.entities.get("prices") or [])
+        if eur:
+            route_prices[key].append(statistics.median(eur))  # one observation per post
+
+    top_routes = [
+        Route(origin=o, destination=d, label=_route_label((o, d)), count=n)
+        for (o, d), n in sorted(routes.items(), key=lambda kv: (-kv[1], _route_label(kv[0])))
+    ][: TOP["routes"]]
+    prices = []
+    by_observations = sorted(route_prices.items(), key=lambda kv: (-len(kv[1]), _route_label(kv[0])))
+    for key, values in by_observations[: TOP["prices"]]:
+        quart = _quartiles(values)
+        prices.append(
+            RoutePrice(
+                origin=key[0],
+                destination=key[1],
+                label=_route_label(key),
+                median_eur=round(statistics.median(values)),
+                p25_eur=round(quart[0]) if quart else None,
+                p75_eur=round(quart[1]) if quart else None,
+                n=len(values),
+            )
+        )
+    return top_routes, prices
+
+
+def _contacts(row: FlaggedPost) -> list[str]:
+    """The post's contacts, once each; older analyses list phones, handles and links apart."""
+    contacts = row.entities.get("contacts")
+    if not isinstance(contacts, list):
+        ent = row.entities
+        contacts = [
+            *ent.get("phones", []),
+            *(f"@{h}" for h in ent.get("handles", [])),
+            *ent.get("links", []),
+        ]
+    return list(dict.fromkeys(str(c) for c in contacts if c))
+
+
+def _contacts_and_channels(flagged: list[FlaggedPost]) -> tuple[list[Contact], list[Channel], int, int]:
+    """The top contacts and channels, and how many of each there are in all."""
+    contact_posts: dict[str, set[str]] = defaultdict(set)
+    contact_channels: dict[str, set[str]] = defaultdict(set)
+    contact_platforms: dict[str, set[str]] = defaultdict(set)
+    contact_last: dict[str, str] = {}
+    channel_posts: Counter[tuple[str, str]] = Counter()
+    channel_contacts: dict[tuple[str, str], set[str]] = defaultdict(set)
+    channel_last: dict[tuple[str, str], str] = {}
+    for row in flagged:
+        source = (row.platform, row.channel)
+        channel_posts[source] += 1
+        seen = row.day.isoformat() if row.day else ""
+        channel_last[source] = max(channel_last.get(source, ""), seen)
+        for contact in _contacts(row):
+            contact_posts[contact].add(row.key)
+            contact_channels[contact].add(f"{row.platform}:{row.channel}")
+            contact_platforms[contact].add(row.platform)
+            contact_last[contact] = max(contact_last.get(contact, ""), seen)
+            channel_contacts[source].add(contact)
+    top_contacts = [
+        Contact(
+            contact=c,
+            posts=len(contact_posts[c]),
+            channels=len(contact_channels[c]),
+            platforms=sorted(contact_platforms[c]),
+            last_seen=contact_last[c] or None,
+        )
+        for c in sorted(contact_posts, key=lambda c: (-len(contact_channels[c]), -len(contact_posts[c]), c))
+    ][: TOP["contacts"]]
+    top_channels = [
+        Channel(
+            platform=platform,
+            channel=channel,
+            adverts=n,
+            contacts=len(channel_contacts[(platform, channel)]),
+            last_seen=channel_last[(platform, channel)] or None,
+        )
+        for (platform, channel), n in sorted(channel_posts.items(), key=lambda kv: (-kv[1], kv[0]))
+    ][: TOP["channels"]]
+    return top_contacts, top_channels, len(contact_posts), len(channel_posts)
+
+
+def _clusters(flagged: list[FlaggedPost]) -> list[Cluster]:
+    """Repost clusters, the same advert in several places: all of them, the largest first."""
+    members_of: dict[str, list[FlaggedPost]] = defaultdict(list)
+    for row in flagged:
+        if row.cluster_id:
+            members_of[row.cluster_id].append(row)
+    clusters = []
+    for cluster_id, members in members_of.items():
+        if len(members) < 2:
+            continue
+        dated = sorted(members, key=lambda r: (r.published is None, r.published or datetime.min, r.key))
+        example = dated[0]
+        days = [r.day for r in members if r.day]
+        clusters.append(
+            Cluster(
+                cluster_id=cluster_id,
+                copies=len(members),
+                channels=len({(r.platform, r.channel) for r in members}),
+                platforms=sorted({r.platform for r in members}),
+                example_url=example.url,
+                example_text=(example.text or "")[:240],
+                first_seen=min(days).isoformat() if days else None,
+                last_seen=max(days).isoformat() if days else None,
+            )
+        )
+    clusters.sort(key=lambda c: (-c.copies, -c.channels, c.cluster_id))
+    return clusters
+
+
+def _outcomes(referrals: list[Referral]) -> Outcomes:
+    by_status = Counter(r.status for r in referrals)
+    by_platform: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in referrals:
+        by_platform[r.platform][r.status] += 1
+    statuses = [s for s in STATUSES if by_status[s]] + sorted(s for s in by_status if s not in STATUSES)
+    return Outcomes(
+        statuses=statuses,
+        by_status={s: by_status[s] for s in statuses},
+        by_platform=[
+            PlatformOutcomes(
+                platform=platform,
+                counts={s: counts[s] for s in statuses if counts[s]},
+                total=sum(counts.values()),
+            )
+            for platform, counts in sorted(by_platform.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
+        ],
+    )
+
+
+def _removal(referrals: list[Referral]) -> Removal:
+    hours: dict[str, list[float]] = defaultdict(list)
+    for r in referrals:
+        if r.status == "removed" and r.referred_at and r.removed_at and r.removed_at >= r.referred_at:
+            hours[r.platform].append((r.removed_at - r.referred_at).total_seconds() / 3600)
+    all_hours = sorted(h for values in hours.values() for h in values)
+    return Removal(
+        median_hours=_median(all_hours),
+        n=len(all_hours),
+        by_platform=[
+            PlatformRemoval(platform=platform, median_hours=_median(values), n=len(values))
+            for platform, values in sorted(hours.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+        ],
+        distribution=[
+            RemovalBin(label=label, count=sum(1 for h in all_hours if low <= h < high))
+            for low, high, label in REMOVAL_BINS
+        ],
+    )
+
+
+def collect(store: Store, period: str | None = None) -> Figures:
+    """The report's figures for posts published in `period` (a year, month or day), or all."""
+    period = check_period(period)
+    rows = read_rows(store, period)
+    flagged = rows.flagged
+    routes, prices = _routes_and_prices(flagged)
+    contacts, channels, contact_count, channel_count = _contacts_and_channels(flagged)
+    clusters = _clusters(flagged)
+    outcomes = _outcomes(rows.referrals)
+    removal = _removal(rows.referrals)
+    by_status = outcomes.by_status
+    sent = sum(by_status.get(s, 0) for s in SENT)
+    published = [row.published for row in flagged if row.published]
+    totals = Totals(
+        posts=rows.posts,
+        analysed=rows.analysed,
+        flagged=len(flagged),
+        channels=channel_count,
+        platforms=len({row.platform for row in flagged}),
+        contacts=contact_count,
+        clusters=len(clusters),
+        referrals=sum(by_status.values()),
+        sent=sent,
+        removed=by_status.get("removed", 0),
+        online=by_status.get("online", 0),
+        removal_rate=round(by_status.get("removed", 0) / sent, 4) if sent else None,
+        median_hours_to_removal=removal.median_hours,
+        first_published=min(published).date().isoformat() if published else None,
+        last_published=max(published).date().isoformat() if published else None,
+    )
+    return Figures(
+        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        version=__version__,
+        period=period,
+        totals=totals,
+        timeline=timeline([(row.day, row.platform) for row in flagged if row.day]),
+        languages=_languages(flagged),
+        routes=routes,
+        prices=prices,
+        contacts=contacts,
+        channels=channels,
+        clusters=clusters[: TOP["clusters"]],
+        outcomes=outcomes,
+        removal=removal,
+    )

@@ -1,0 +1,96 @@
+"""Everything the report reads from the store (`vigie.store.queries.report_rows`), as
+typed rows. The only module of the report that asks the store."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+from pipeline.report.period import check_period
+from vigie.store import DECIDED
+from vigie.store.queries import report_rows
+
+if TYPE_CHECKING:
+    from vigie.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class FlaggedPost:
+    key: str
+    platform: str
+    channel: str
+    url: str | None
+    text: str | None
+    lang: str | None
+    entities: dict[str, Any]
+    cluster_id: str | None
+    published: datetime | None  # UTC; None when the stored date is missing or unreadable
+
+    @property
+    def day(self) -> date | None:
+        return self.published.date() if self.published else None
+
+
+@dataclass(frozen=True, slots=True)
+class Referral:
+    status: str
+    platform: str
+    referred_at: datetime | None
+    removed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRows:
+    posts: int  # posts published in the period
+    analysed: int  # of which the classifier has seen
+    flagged: list[FlaggedPost]  # by publication date, then key
+    referrals: list[Referral]  # of posts published in the period
+
+
+def _when(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _json_object(value: str | None) -> dict[str, Any]:
+    try:
+        loaded = json.loads(value) if value else {}
+    except (TypeError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def read_rows(store: Store, period: str | None = None) -> ReportRows:
+    """The rows behind the report for posts published in `period` (a year, month or day), or all."""
+    rows = report_rows(store, check_period(period), DECIDED)
+    flagged = [
+        FlaggedPost(
+            key=row["key"],
+            platform=row["platform"],
+            channel=row["channel"],
+            url=row["url"],
+            text=row["text"],
+            lang=row["lang"],
+            entities=_json_object(row["entities"]),
+            cluster_id=row["cluster_id"],
+            published=_when(row["published_at"]),
+        )
+        for row in rows["flagged"]
+    ]
+    referrals = [
+        Referral(
+            status=row["status"],
+            platform=row["platform"],
+            referred_at=_when(row["referred_at"]),
+            removed_at=_when(row["removed_at"]),
+        )
+        for row in rows["referrals"]
+    ]
+    return ReportRows(posts=rows["posts"], analysed=rows["analysed"], flagged=flagged, referrals=referrals)

@@ -1,0 +1,169 @@
+"""The pipeline's stages, defined once: crawl → classify → entities → reposts → store → index.
+
+`vigie run` calls `run_once`; the daemon runs the crawl as `vigie crawl` and the rest with
+`classify_and_index` in a worker that keeps its classifier loaded."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crawlers.report import CrawlReport
+from pipeline.process import ProcessReport
+from vigie.config import VigieConfig
+from vigie.store import DECIDED, Store, queries
+
+if TYPE_CHECKING:
+    from classifier.model import AdvertClassifier
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunReport:
+    crawl: CrawlReport | None = None
+    process: ProcessReport = field(default_factory=ProcessReport)
+    indexed: int = 0
+    deleted: int = 0
+    spooled: int = 0
+    errors: list[str] = field(default_factory=list)
+    es_count: int | None = None
+    store_flagged: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "crawl": self.crawl.to_json() if self.crawl else None,
+            "process": self.process.to_json(),
+            "index": {
+                "indexed": self.indexed,
+                "deleted": self.deleted,
+                "spooled": self.spooled,
+                "es_count": self.es_count,
+                "store_flagged": self.store_flagged,
+            },
+            "errors": self.errors,
+        }
+
+
+def load_classifier(config: VigieConfig) -> AdvertClassifier:
+    from classifier.model import AdvertClassifier
+    from vigie.paths import default_classifier_dir
+
+    model_dir = (
+        Path(config.classifier.model_dir).expanduser()
+        if config.classifier.model_dir
+        else default_classifier_dir()
+    )
+    return AdvertClassifier.load(
+        model_dir, runtime=config.classifier.runtime, batch_size=config.classifier.batch_size
+    )
+
+
+def crawl(config: VigieConfig, report: RunReport) -> None:
+    """Crawl the configured Telegram sources; what failed goes into the report's errors."""
+    from crawlers.run import crawl_telegram
+
+    channels = [s.channel for s in config.sources if s.platform == "telegram"]
+    if not channels:
+        return
+    report.crawl = crawl_telegram(config, channels)
+    for failed in report.crawl.failed:
+        report.errors.append(f"{failed.platform}:{failed.channel}: {failed.error}")
+    report.errors.extend(report.crawl.errors)
+
+
+def classify_and_index(
+    config: VigieConfig, report: RunReport, progress: Any = None, clf: AdvertClassifier | None = None
+) -> RunReport:
+    """Classify what is stored and not yet classified by this model, extract entities, group
+    reposts, and index into Elasticsearch when one is configured. `clf`: a classifier
+    already loaded (the daemon's worker keeps one)."""
+    from pipeline.es_index import es_url
+    from pipeline.process import model_id, process
+    from vigie.store.analysis import count_pending
+
+    clf = clf or load_classifier(config)
+    with Store(config.store_url()) as store:
+        total = count_pending(store, model_id(clf))
+        task = progress.add_task("classifying", total=total) if progress else None
+        report.process = process(
+            store,
+            clf,
+            batch_size=config.pipeline.batch_size,
+            keep_text=config.pipeline.keep_text_below_threshold,
+            progress=(lambda n: progress.advance(task, n)) if progress else None,
+        )
+        report.store_flagged = queries.count_flagged(store, DECIDED)
+        if es_url(config.elasticsearch):
+            index(config, store, report)
+    return report
+
+
+def index(config: VigieConfig, store: Store, report: RunReport) -> None:
+    from elasticsearch import ApiError, TransportError
+
+    from pipeline.es_docs import count_indexed, sync
+    from pipeline.es_index import connect, describe_es_error, es_url, setup
+
+    es = connect(config.elasticsearch)
+    try:
+        es.cluster.health(timeout="10s")
+        setup(es, config.elasticsearch)
+    except (TransportError, ApiError) as exc:
+        waiting = queries.count_unindexed_adverts(store)
+        report.errors.append(
+            f"{describe_es_error(exc, es_url(config.elasticsearch))}; "
+            f"{waiting} documents wait in the store and will be sent by the next run or `vigie es replay`"
+        )
+        return
+    result = sync(store, es, config.elasticsearch)
+    report.indexed, report.deleted, report.spooled = (
+        result.indexed + result.replayed,
+        result.deleted,
+        result.spooled,
+    )
+    report.errors.extend(result.errors)
+    if result.spooled:
+        report.errors.append(f"{result.spooled} documents were rejected or not sent; they wait in the spool")
+    try:
+        report.es_count = count_indexed(es, config.elasticsearch)
+    except (TransportError, ApiError):
+        report.es_count = None
+
+
+def referral_candidates(config: VigieConfig, out: Path) -> int:
+    """Flagged posts grouped by repost cluster, each with every URL, contacts, routes and
+    cues: what an analyst reviews before referring. Only sure adverts and confirmed posts: the
+    review band waits in `vigie review`. Returns the number of clusters written."""
+    from pipeline.refer.review import review_queue
+
+    with Store(config.store_url()) as store:
+        clusters = []
+        for cluster in review_queue(store, limit=None, include_decided=True):
+            cluster["posts"] = [
+                p for p in cluster["posts"] if p["band"] == "advert" or p["status"] in DECIDED
+            ]
+            if cluster["posts"]:
+                clusters.append(cluster)
+    for cluster in clusters:
+        cluster["urls"] = [post["url"] for post in cluster["posts"]]
+        cluster["channels"] = sorted({post["channel"] for post in cluster["posts"]})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"clusters": clusters}, ensure_ascii=False, indent=1), encoding="utf-8")
+    return len(clusters)
+
+
+def reindex_if_configured(config: VigieConfig) -> None:
+    """Push changed review/referral state to Elasticsearch when one is configured."""
+    from pipeline.es_index import es_url
+
+    if not es_url(config.elasticsearch):
+        return
+    report = RunReport()
+    with Store(config.store_url()) as store:
+        index(config, store, report)
+    for error in report.errors:
+        log.warning("%s", error)

@@ -1,0 +1,1 @@
+"""Test-only infrastructure: the servers the integration tests start, and hostile data."""

@@ -1,0 +1,86 @@
+"""The review band: posts the classifier is unsure of keep their text, wait for an analyst
+after the sure adverts, and can be confirmed like them; they link no channels."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from classifier.metrics import choose_review_threshold, decide, three_way
+from classifier.model import Prediction
+from pipeline.process import process
+from pipeline.refer.review import decide as review
+from pipeline.refer.review import review_queue
+from tests.support.hostile import hostile_post
+from vigie.store import Store, analysis, outbox
+
+SURE = "Yacht Izmir to Italy 2500€, WhatsApp +90 536 741 22 90"
+UNSURE = "Kids go free this week, ask the captain +44 7700 900123"
+CLEAR = "Happy Eid to all our followers"
+
+
+class Bands:
+    """Scores each text by what it is, so each band gets one post."""
+
+    def __init__(self) -> None:
+        self.meta = {"fingerprint": "bands"}
+        self.scores = {SURE: 0.97, UNSURE: 0.4, CLEAR: 0.02}
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        out = []
+        for text in texts:
+            score = self.scores[text]
+            band = decide(score, 0.8, 0.3)
+            out.append(Prediction("en", 1.0, score, band == "advert", [], band))
+        return out
+
+
+def test_bands_from_scores():
+    assert [decide(s, 0.8, 0.3) for s in (0.9, 0.8, 0.5, 0.3, 0.1)] == [
+        "advert",
+        "advert",
+        "review",
+        "review",
+        "not_advert",
+    ]
+    labels = [1, 1, 1, 1, 0, 0, 1, 0]
+    scores = [0.99, 0.9, 0.7, 0.4, 0.35, 0.2, 0.1, 0.05]
+    # 5 adverts: finding 4 of 5 (0.8) needs the band down to the 4th advert's score, 0.4.
+    assert choose_review_threshold(labels, scores, 0.8, ceiling=0.95) == 0.4
+    assert choose_review_threshold(labels, scores, 0.8, ceiling=0.3) == 0.3  # never above the advert band
+    band = three_way([{"label": y, "score": s} for y, s in zip(labels, scores, strict=True)], 0.8, 0.3)
+    assert band["advert_band_precision"] == 1.0 and band["recall_with_review"] == 0.8
+    assert band["review_adverts"] == 2 and band["review_others"] == 1
+
+
+def test_review_band_posts_wait_after_the_adverts_and_can_be_confirmed(tmp_path: Path):
+    with Store(tmp_path / "vigie.db") as store:
+        store.upsert_posts([hostile_post(n, text) for n, text in enumerate((CLEAR, UNSURE, SURE), 1)])
+        report = process(store, Bands(), keep_text=False)  # type: ignore[arg-type]
+        assert (report.processed, report.flagged, report.for_review, report.minimised) == (3, 1, 1, 1)
+        texts = {r["post_id"]: r["text"] for r in store.posts()}
+        assert texts == {1: "", 2: UNSURE, 3: SURE}  # the review band keeps its text
+        contacts = {c for n in (1, 2, 3) for c in analysis.contacts_of(store, f"telegram:hostile_chan:{n}")}
+        assert contacts == {"+905367412290"}  # only sure adverts link channels
+
+        queue = review_queue(store)
+        assert [(g["band"], g["example"]) for g in queue] == [("advert", SURE), ("review", UNSURE)]
+        keys = review(store, queue[1]["target"], "confirmed", "captain's number, price on request", "ana")
+        assert keys == ["telegram:hostile_chan:2"]
+        assert [g["band"] for g in review_queue(store)] == ["advert"]
+
+
+def test_a_new_model_never_wipes_what_an_analyst_confirmed(tmp_path: Path):
+    with Store(tmp_path / "vigie.db") as store:
+        store.upsert_posts([hostile_post(n, text) for n, text in enumerate((CLEAR, UNSURE, SURE), 1)])
+        process(store, Bands(), keep_text=False)  # type: ignore[arg-type]
+        review(store, "telegram:hostile_chan:2", "confirmed", "captain's number", "ana")
+        harsher = Bands()
+        harsher.meta = {"fingerprint": "harsher"}
+        harsher.scores[UNSURE] = 0.01  # the next model thinks it is nothing
+        # The minimised post is not redone; the two whose text was kept are.
+        assert process(store, harsher, keep_text=False).processed == 2  # type: ignore[arg-type]
+        post = next(p for p in store.posts() if p["post_id"] == 2)
+        (row,) = [r for r in outbox.index_candidates(store) if r["key"] == "telegram:hostile_chan:2"]
+        assert (post["text"], post["minimised"]) == (UNSURE, 0)
+        assert (row["is_advert"], row["needs_review"], row["model_id"]) == (0, 1, "harsher")

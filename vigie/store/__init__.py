@@ -1,0 +1,29 @@
+"""The store: posts, crawl cursors, analysis, the index outbox, cases (reviews, referrals,
+removal checks) and run history, in SQLite (the default) or PostgreSQL, named by a URL.
+
+Every table is defined in `schema`, every schema change is an Alembic revision in
+`migrations/versions/`, and every query lives in this package, one module per aggregate:
+`posts` (and crawl cursors), `runs`, `analysis`, `outbox`, `cases`, `queries`.
+"""
+
+from vigie.store.core import Store, utcnow
+from vigie.store.engine import CHECK_SECONDS, DatabaseError, is_database_error, one_line
+from vigie.store.posts import Outcome, SourceState, content_sha256
+from vigie.store.runs import Run
+
+# Referral states an analyst's confirmation leads to: such a post stays flagged whatever it scores.
+DECIDED = ("confirmed", "referred", "removed", "online")
+
+__all__ = [
+    "CHECK_SECONDS",
+    "DECIDED",
+    "DatabaseError",
+    "Outcome",
+    "Run",
+    "SourceState",
+    "Store",
+    "content_sha256",
+    "is_database_error",
+    "one_line",
+    "utcnow",
+]

@@ -1,0 +1,111 @@
+"""Classification results (`analysis`), repost signatures and the contacts adverts give."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, func, or_, select, update
+
+from vigie.store.portable import insert_missing, upsert
+from vigie.store.schema import analysis, contacts, posts, referrals, signatures
+
+if TYPE_CHECKING:
+    from vigie.store.core import Store
+
+
+def _pending(current_model: str) -> Any:
+    # Posts never analysed, changed since, or analysed by another model (while their text is kept).
+    return or_(
+        analysis.c.post_key.is_(None),
+        analysis.c.content_sha256 != posts.c.content_sha256,
+        (analysis.c.model_id != current_model) & (posts.c.minimised == 0),
+    )
+
+
+_POSTS_AND_ANALYSIS = posts.outerjoin(analysis, analysis.c.post_key == posts.c.key)
+
+
+def pending_posts(store: Store, current_model: str, limit: int) -> list[dict[str, Any]]:
+    """Posts to (re)classify, with their referral status, in channel and id order."""
+    status = select(referrals.c.status).where(referrals.c.post_key == posts.c.key).scalar_subquery()
+    query = (
+        select(posts, status.label("referral_status"))
+        .select_from(_POSTS_AND_ANALYSIS)
+        .where(_pending(current_model))
+        .order_by(posts.c.platform, posts.c.channel, posts.c.post_id)
+        .limit(limit)
+    )
+    with store.reading() as connection:
+        return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def count_pending(store: Store, current_model: str) -> int:
+    query = select(func.count()).select_from(_POSTS_AND_ANALYSIS).where(_pending(current_model))
+    with store.reading() as connection:
+        return int(connection.scalar(query) or 0)
+
+
+def save_analysis(store: Store, row: dict[str, Any]) -> None:
+    """Store a post's analysis (a row of `analysis` without `indexed_sha256`), replacing
+    the one it had."""
+    with store.transaction() as connection:
+        upsert(connection, analysis, row, keys=["post_key"])
+
+
+def replace_contacts(store: Store, post_key: str, platform: str, channel: str, found: Iterable[str]) -> None:
+    """The contacts a post gives, instead of those it gave before."""
+    with store.transaction() as connection:
+        connection.execute(delete(contacts).where(contacts.c.post_key == post_key))
+        rows = [{"contact": c, "post_key": post_key, "platform": platform, "channel": channel} for c in found]
+        insert_missing(connection, contacts, rows)
+
+
+def contacts_of(store: Store, post_key: str) -> list[str]:
+    """The contacts a post gives (sure adverts only), sorted."""
+    query = select(contacts.c.contact).where(contacts.c.post_key == post_key).order_by(contacts.c.contact)
+    with store.reading() as connection:
+        return list(connection.scalars(query))
+
+
+# -- repost signatures -------------------------------------------------------------------
+
+
+def all_signatures(store: Store) -> list[tuple[str, str, bytes]]:
+    """(post key, cluster id, MinHash bytes) of every signed post."""
+    query = select(signatures.c.post_key, signatures.c.cluster_id, signatures.c.minhash)
+    with store.reading() as connection:
+        return [(row.post_key, row.cluster_id, bytes(row.minhash)) for row in connection.execute(query)]
+
+
+def save_signature(store: Store, post_key: str, cluster_id: str, minhash: bytes) -> None:
+    with store.transaction() as connection:
+        upsert(
+            connection,
+            signatures,
+            {"post_key": post_key, "cluster_id": cluster_id, "minhash": minhash},
+            ["post_key"],
+        )
+
+
+def forget_signature(store: Store, post_key: str) -> None:
+    with store.transaction() as connection:
+        connection.execute(delete(signatures).where(signatures.c.post_key == post_key))
+
+
+def merge_clusters(store: Store, into: str, other: str) -> None:
+    """Every post of cluster `other` joins cluster `into`."""
+    with store.transaction() as connection:
+        connection.execute(update(signatures).where(signatures.c.cluster_id == other).values(cluster_id=into))
+        connection.execute(update(analysis).where(analysis.c.cluster_id == other).values(cluster_id=into))
+
+
+def cluster_first_seen(store: Store, cluster_id: str) -> str | None:
+    """When the first post of a cluster was stored."""
+    query = (
+        select(func.min(posts.c.first_seen))
+        .select_from(signatures.join(posts, posts.c.key == signatures.c.post_key))
+        .where(signatures.c.cluster_id == cluster_id)
+    )
+    with store.reading() as connection:
+        return connection.scalar(query)

@@ -1,0 +1,265 @@
+"""Posts and crawl cursors (the `sources` table).
+
+Posts are keyed `platform:channel:post_id`; writing the same post twice adds nothing, and an
+edited post replaces its stored content. A page's posts and how far the walk got are stored
+in one transaction: the cursor never runs ahead of the posts it stands for."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy import Connection, and_, bindparam, func, select, true, update
+from sqlalchemy.sql.elements import ColumnElement
+
+from vigie import __version__
+from vigie.store.core import utcnow
+from vigie.store.portable import greatest, insert_missing, insert_missing_keys
+from vigie.store.schema import posts, sources
+
+if TYPE_CHECKING:
+    from vigie.records import Post
+    from vigie.store.core import Store
+
+Outcome = Literal["new", "updated", "unchanged"]
+# Content that makes a stored post "updated" when it changes; views change all the time.
+_CONTENT = ("url", "text", "published_at", "forwarded_from", "reply_to", "edited", "media", "links")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    platform: str
+    channel: str
+    cursor: int | None = None
+    pending_top: int | None = None
+    pending_before: int | None = None
+    last_attempt_at: str | None = None
+    last_success_at: str | None = None
+    last_error: str | None = None
+
+
+def content_sha256(row: dict[str, Any]) -> str:
+    blob = json.dumps([row[name] for name in _CONTENT], ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def _row(post: Post) -> dict[str, Any]:
+    row = {
+        "key": post.key,
+        "platform": post.platform,
+        "channel": post.channel,
+        "post_id": post.post_id,
+        "url": post.url,
+        "text": post.text,
+        "published_at": post.published_at,
+        "views": post.views,
+        "forwarded_from": post.forwarded_from,
+        "reply_to": post.reply_to,
+        "edited": int(post.edited),
+        "media": json.dumps(post.media, ensure_ascii=False),
+        "links": json.dumps(post.links, ensure_ascii=False),
+        "payload_sha256": post.payload_sha256,
+        "captured_at": post.captured_at or utcnow(),
+    }
+    row["content_sha256"] = content_sha256(row)
+    return row
+
+
+_RUN = 500
+_KEPT = ("key", "platform", "channel", "post_id", "views")  # what an edit does not replace
+
+
+def _locked(connection: Connection, keys: list[str]) -> dict[str, Any]:
+    """Stored content hash and views of those `keys` already stored, locked until commit."""
+    if not keys:
+        return {}
+    query = (
+        select(posts.c.key, posts.c.content_sha256, posts.c.views)
+        .where(posts.c.key.in_(keys))
+        .order_by(posts.c.key)  # two writers lock shared rows in one order: neither waits on the other
+        .with_for_update()
+    )
+    return {row.key: row for row in connection.execute(query)}
+
+
+def _without_repeats(batch: Iterable[Post]) -> Iterator[list[Post]]:
+    """The batch in runs where no post comes twice (a later copy is compared with the
+    first), of at most _RUN posts (a statement's parameters are limited)."""
+    run: dict[str, Post] = {}
+    for post in batch:
+        if post.key in run or len(run) >= _RUN:
+            yield list(run.values())
+            run = {}
+        run[post.key] = post
+    if run:
+        yield list(run.values())
+
+
+def _upsert(connection: Connection, batch: Iterable[Post], now: str) -> dict[Outcome, int]:
+    counts: dict[Outcome, int] = {"new": 0, "updated": 0, "unchanged": 0}
+    for run in _without_repeats(batch):
+        for outcome, n in _upsert_distinct(connection, run, now).items():
+            counts[outcome] += n
+    return counts
+
+
+def _upsert_distinct(connection: Connection, batch: list[Post], now: str) -> dict[Outcome, int]:
+    """Store posts of distinct keys: new ones inserted, edited ones replaced, new view counts kept."""
+    counts: dict[Outcome, int] = {"new": 0, "updated": 0, "unchanged": 0}
+    rows = {post.key: {**_row(post), "crawler_version": __version__} for post in batch}
+    keys = sorted(rows)  # and insert them in that order
+    stored = _locked(connection, keys)
+    fresh = [{**rows[k], "first_seen": now, "updated_at": now} for k in keys if k not in stored]
+    inserted = set(insert_missing_keys(connection, posts, fresh)) if fresh else set()
+    counts["new"] = len(inserted)
+    # Rows a concurrent writer inserted between our look and our insert: compared like the others.
+    stored |= _locked(connection, [row["key"] for row in fresh if row["key"] not in inserted])
+    views: list[dict[str, Any]] = []
+    edits: list[dict[str, Any]] = []
+    for key, old in stored.items():
+        row = rows[key]
+        # A minimised post has lost its text; its content hash still says whether it changed.
+        if old.content_sha256 == row["content_sha256"]:
+            counts["unchanged"] += 1
+            if row["views"] is not None and row["views"] != old.views:
+                views.append({"b_key": key, "b_views": row["views"]})
+        else:
+            counts["updated"] += 1
+            edits.append({f"b_{k}": v for k, v in row.items()})
+    by_key = posts.c.key == bindparam("b_key")
+    if views:
+        connection.execute(update(posts).where(by_key).values(views=bindparam("b_views")), views)
+    if edits:
+        changed: dict[str, Any] = {k: bindparam(f"b_{k}") for k in rows[keys[0]] if k not in _KEPT}
+        views_kept = func.coalesce(bindparam("b_views", type_=posts.c.views.type), posts.c.views)
+        statement = (
+            update(posts).where(by_key).values(**changed, views=views_kept, updated_at=now, minimised=0)
+        )
+        connection.execute(statement, edits)
+    return counts
+
+
+def upsert_posts(store: Store, batch: Iterable[Post]) -> dict[Outcome, int]:
+    with store.transaction() as connection:
+        return _upsert(connection, batch, utcnow())
+
+
+def _where(platform: str | None, channel: str | None) -> ColumnElement[bool]:
+    named = [
+        column == value
+        for column, value in ((posts.c.platform, platform), (posts.c.channel, channel))
+        if value
+    ]
+    return and_(true(), *named)
+
+
+def count_posts(store: Store, platform: str | None = None, channel: str | None = None) -> int:
+    with store.reading() as connection:
+        return int(
+            connection.scalar(select(func.count()).select_from(posts).where(_where(platform, channel))) or 0
+        )
+
+
+def iter_posts(
+    store: Store, platform: str | None = None, channel: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every stored post (of a platform, of a channel), in channel and id order."""
+    query = (
+        select(posts)
+        .where(_where(platform, channel))
+        .order_by(posts.c.platform, posts.c.channel, posts.c.post_id)
+    )
+    with store.reading() as connection:
+        for row in connection.execute(query).mappings():
+            yield dict(row)
+
+
+def minimise_post(store: Store, key: str) -> None:
+    """Data minimisation: a post that is not flagged keeps its key, score and times only."""
+    with store.transaction() as connection:
+        connection.execute(
+            update(posts).where(posts.c.key == key).values(text="", media="[]", links="[]", minimised=1)
+        )
+
+
+# -- crawl cursors ---------------------------------------------------------------------
+
+
+def source_state(store: Store, platform: str, channel: str) -> SourceState:
+    with store.reading() as connection:
+        row = (
+            connection.execute(
+                select(sources).where(sources.c.platform == platform, sources.c.channel == channel)
+            )
+            .mappings()
+            .first()
+        )
+    return SourceState(**row) if row else SourceState(platform, channel)
+
+
+def sources_list(store: Store) -> list[SourceState]:
+    with store.reading() as connection:
+        rows = connection.execute(select(sources).order_by(sources.c.platform, sources.c.channel)).mappings()
+        return [SourceState(**row) for row in rows]
+
+
+def _touch_source(connection: Connection, platform: str, channel: str) -> None:
+    insert_missing(connection, sources, {"platform": platform, "channel": channel})
+
+
+def store_page(
+    store: Store,
+    platform: str,
+    channel: str,
+    batch: list[Post],
+    highest: int | None,
+    lowest: int | None,
+    complete: bool = False,
+) -> dict[Outcome, int]:
+    """Store a page's posts and, in the same transaction, how far the walk got.
+
+    An unfinished walk is remembered as the range [lowest, highest] so the next run
+    resumes below `lowest`; a complete walk moves the cursor to everything stored."""
+    now = utcnow()
+    with store.transaction() as connection:
+        counts = _upsert(connection, batch, now)
+        _touch_source(connection, platform, channel)
+        this = update(sources).where(sources.c.platform == platform, sources.c.channel == channel)
+        if complete:
+            top = greatest(
+                func.coalesce(sources.c.cursor, -1),
+                func.coalesce(highest, -1),
+                func.coalesce(sources.c.pending_top, -1),
+            )
+            connection.execute(
+                this.values(
+                    cursor=func.nullif(top, -1),
+                    pending_top=None,
+                    pending_before=None,
+                    last_attempt_at=now,
+                    last_success_at=now,
+                    last_error=None,
+                )
+            )
+        elif highest is not None and lowest is not None:
+            connection.execute(
+                this.values(
+                    pending_top=greatest(func.coalesce(sources.c.pending_top, 0), highest),
+                    pending_before=lowest,
+                    last_attempt_at=now,
+                )
+            )
+    return counts
+
+
+def record_source_error(store: Store, platform: str, channel: str, reason: str) -> None:
+    with store.transaction() as connection:
+        _touch_source(connection, platform, channel)
+        connection.execute(
+            update(sources)
+            .where(sources.c.platform == platform, sources.c.channel == channel)
+            .values(last_error=reason, last_attempt_at=utcnow())
+        )

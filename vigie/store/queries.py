@@ -1,0 +1,117 @@
+"""Read-only questions across aggregates, for status lines, link analysis and the report."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, func, or_, select, true
+
+from vigie.store.schema import analysis, contacts, posts, referrals
+
+if TYPE_CHECKING:
+    from vigie.store.core import Store
+
+
+def count_flagged(store: Store, decided: Sequence[str]) -> int:
+    """Sure adverts, and posts of the review band an analyst's decision keeps flagged."""
+    query = (
+        select(func.count())
+        .select_from(analysis.outerjoin(referrals, referrals.c.post_key == analysis.c.post_key))
+        .where(
+            or_(
+                analysis.c.is_advert == 1, and_(analysis.c.needs_review == 1, referrals.c.status.in_(decided))
+            )
+        )
+    )
+    with store.reading() as connection:
+        return int(connection.scalar(query) or 0)
+
+
+def count_unindexed_adverts(store: Store) -> int:
+    """Sure adverts the search index has never acknowledged."""
+    query = (
+        select(func.count())
+        .select_from(analysis)
+        .where(analysis.c.is_advert == 1, analysis.c.indexed_sha256.is_(None))
+    )
+    with store.reading() as connection:
+        return int(connection.scalar(query) or 0)
+
+
+def channels_sharing_contacts(store: Store, min_shared: int = 1) -> list[dict[str, Any]]:
+    """Pairs of channels whose posts give the same phone number, handle or link, those
+    sharing the most first."""
+    a, b = contacts.alias("a"), contacts.alias("b")
+    left = a.c.platform + ":" + a.c.channel
+    right = b.c.platform + ":" + b.c.channel
+    query = (
+        select(left.label("left"), right.label("right"), a.c.contact)
+        .select_from(a.join(b, a.c.contact == b.c.contact))
+        .where(left != right)
+        .distinct()
+    )
+    shared: dict[tuple[str, str], set[str]] = defaultdict(set)
+    with store.reading() as connection:
+        for row in connection.execute(query):
+            if row.left < row.right:  # each pair once, in code-point order whatever the collation
+                shared[(row.left, row.right)].add(row.contact)
+    pairs = [
+        {"channels": [pair[0], pair[1]], "contacts": sorted(found), "shared": len(found)}
+        for pair, found in shared.items()
+        if len(found) >= min_shared
+    ]
+    return sorted(pairs, key=lambda p: (-p["shared"], p["channels"][0], p["channels"][1]))
+
+
+def report_rows(store: Store, period: str | None, decided: Sequence[str]) -> dict[str, Any]:
+    """What the HTML report reads, for posts published in `period` (a year, month or day
+    prefix of the ISO date) or all: post and analysis counts, the flagged posts (sure adverts
+    and review-band posts an analyst's decision keeps flagged) in publication order, and the
+    referrals of those posts."""
+    in_period = posts.c.published_at.startswith(period, autoescape=True) if period else true()
+    flagged = or_(
+        analysis.c.is_advert == 1, and_(analysis.c.needs_review == 1, referrals.c.status.in_(decided))
+    )
+    with store.reading() as connection:
+        post_count = connection.scalar(select(func.count()).select_from(posts).where(in_period))
+        analysed = connection.scalar(
+            select(func.count())
+            .select_from(analysis.join(posts, posts.c.key == analysis.c.post_key))
+            .where(in_period)
+        )
+        flagged_rows = connection.execute(
+            select(
+                posts.c.key,
+                posts.c.platform,
+                posts.c.channel,
+                posts.c.url,
+                posts.c.text,
+                posts.c.published_at,
+                analysis.c.lang,
+                analysis.c.score,
+                analysis.c.entities,
+                analysis.c.cluster_id,
+            )
+            .select_from(
+                analysis.join(posts, posts.c.key == analysis.c.post_key).outerjoin(
+                    referrals, referrals.c.post_key == analysis.c.post_key
+                )
+            )
+            .where(flagged, in_period)
+            .order_by(posts.c.published_at, posts.c.key)
+        ).mappings()
+        flagged_list = [dict(row) for row in flagged_rows]
+        referral_rows = connection.execute(
+            select(referrals.c.status, referrals.c.platform, referrals.c.referred_at, referrals.c.removed_at)
+            .select_from(referrals.join(posts, posts.c.key == referrals.c.post_key))
+            .where(in_period)
+        ).mappings()
+        referral_list = [dict(row) for row in referral_rows]
+    return {
+        "posts": int(post_count or 0),
+        "analysed": int(analysed or 0),
+        "flagged": flagged_list,
+        "referrals": referral_list,
+    }

@@ -1,0 +1,210 @@
+"""Every table of the store, defined once. Migrations (`migrations/versions/`) bring a
+database to this shape; a test checks that they agree.
+
+Timestamps are ISO 8601 text in UTC, flags are 0/1 integers and lists or objects are JSON
+text: what the SQLite store has always held, and what the PostgreSQL one holds as well."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    REAL,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    text,
+)
+
+metadata = MetaData()
+# Post ids and view counts: SQLite's INTEGER is 64-bit already, PostgreSQL's is not.
+Int64 = Integer().with_variant(BigInteger(), "postgresql")
+# Scores: SQLite's REAL is 8 bytes, PostgreSQL's is 4; FLOAT there is 8.
+Real = Float().with_variant(REAL(), "sqlite")
+
+posts = Table(
+    "posts",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("platform", Text, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("post_id", Int64, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("published_at", Text),
+    Column("views", Int64),
+    Column("forwarded_from", Text),
+    Column("reply_to", Text),
+    Column("edited", Integer, nullable=False, server_default=text("0")),
+    Column("media", Text, nullable=False, server_default=text("'[]'")),
+    Column("links", Text, nullable=False, server_default=text("'[]'")),
+    Column("payload_sha256", Text, nullable=False, server_default=text("''")),
+    Column("captured_at", Text, nullable=False),
+    Column("crawler_version", Text, nullable=False),
+    Column("first_seen", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+    Column("content_sha256", Text, nullable=False, server_default=text("''")),
+    Column("minimised", Integer, nullable=False, server_default=text("0")),
+    Index("posts_by_channel", "platform", "channel", "post_id"),
+)
+
+# A crawl cursor per channel: how far the walk through its history got.
+sources = Table(
+    "sources",
+    metadata,
+    Column("platform", Text, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("cursor", Int64),
+    Column("pending_top", Int64),
+    Column("pending_before", Int64),
+    Column("last_attempt_at", Text),
+    Column("last_success_at", Text),
+    Column("last_error", Text),
+    PrimaryKeyConstraint("platform", "channel"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("command", Text, nullable=False),
+    Column("started_at", Text, nullable=False),
+    Column("finished_at", Text),
+    Column("status", Text, nullable=False, server_default=text("'running'")),
+    Column("stats", Text, nullable=False, server_default=text("'{}'")),
+    sqlite_autoincrement=True,
+)
+
+analysis = Table(
+    "analysis",
+    metadata,
+    Column("post_key", Text, ForeignKey("posts.key"), primary_key=True),
+    Column("content_sha256", Text, nullable=False),
+    Column("model_id", Text, nullable=False),
+    Column("lang", Text, nullable=False),
+    Column("lang_confidence", Real, nullable=False),
+    Column("score", Real, nullable=False),
+    Column("is_advert", Integer, nullable=False),
+    Column("cues", Text, nullable=False),
+    Column("entities", Text, nullable=False),
+    Column("cluster_id", Text),
+    Column("processed_at", Text, nullable=False),
+    Column("indexed_sha256", Text),
+    # The review band: posts the classifier is unsure of wait for an analyst.
+    Column("needs_review", Integer, nullable=False, server_default=text("0")),
+    Index("analysis_flagged", "is_advert", "score"),
+    Index("analysis_review", "needs_review", "score"),
+)
+
+signatures = Table(
+    "signatures",
+    metadata,
+    Column("post_key", Text, ForeignKey("posts.key"), primary_key=True),
+    Column("cluster_id", Text, nullable=False),
+    Column("minhash", LargeBinary, nullable=False),
+    Index("signatures_by_cluster", "cluster_id"),
+)
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("contact", Text, nullable=False),
+    Column("post_key", Text, ForeignKey("posts.key"), nullable=False),
+    Column("platform", Text, nullable=False),
+    Column("channel", Text, nullable=False),
+    PrimaryKeyConstraint("contact", "post_key"),
+    Index("contacts_by_channel", "platform", "channel"),
+)
+
+# The outbox: index actions the search cluster refused or never acknowledged.
+spool = Table(
+    "spool",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("doc_id", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("error", Text),
+    Column("created_at", Text, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("post_key", Text, ForeignKey("posts.key"), nullable=False),
+    Column("cluster_id", Text),
+    Column("decision", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("reviewer", Text, nullable=False),
+    Column("decided_at", Text, nullable=False),
+    CheckConstraint("decision IN ('confirmed', 'rejected')"),
+    Index("reviews_by_post", "post_key", "id"),
+    sqlite_autoincrement=True,
+)
+
+referrals = Table(
+    "referrals",
+    metadata,
+    Column("post_key", Text, ForeignKey("posts.key"), primary_key=True),
+    Column("status", Text, nullable=False),
+    Column("cluster_id", Text),
+    Column("platform", Text, nullable=False),
+    Column("content_type", Text),
+    Column("batch_id", Text),
+    Column("notice_id", Text),
+    Column("referred_at", Text),
+    Column("removed_at", Text),
+    Column("last_checked_at", Text),
+    Column("checks", Integer, nullable=False, server_default=text("0")),
+    Column("evidence_text", Text),
+    Column("evidence_sha256", Text),
+    Column("evidence_captured_at", Text),
+    Column("evidence_crawler_version", Text),
+    Column("updated_at", Text, nullable=False),
+    CheckConstraint("status IN ('confirmed', 'rejected', 'referred', 'removed', 'online')"),
+    Index("referrals_by_status", "status", "platform"),
+)
+
+referral_batches = Table(
+    "referral_batches",
+    metadata,
+    Column("batch_id", Text, primary_key=True),
+    Column("platform", Text, nullable=False),
+    Column("format", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+    Column("notices", Integer, nullable=False),
+    Column("items", Integer, nullable=False),
+    Column("path", Text, nullable=False),
+)
+
+removal_checks = Table(
+    "removal_checks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("post_key", Text, ForeignKey("posts.key"), nullable=False),
+    Column("checked_at", Text, nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("detail", Text),
+    CheckConstraint("outcome IN ('removed', 'online', 'error')"),
+    sqlite_autoincrement=True,
+)
+
+
+# The embedding cache: a file of its own beside the store (a cache, rebuilt when lost).
+cache_metadata = MetaData()
+
+embeddings = Table(
+    "emb",
+    cache_metadata,
+    Column("key", Text, primary_key=True),
+    Column("vec", LargeBinary, nullable=False),
+)
