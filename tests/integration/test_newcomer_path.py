@@ -139,19 +139,25 @@ class Shell:
             proc.wait(timeout=30)
 
 
+def user_shell(home: Path, reviewer: str, **env: str) -> tuple[Shell, Path]:
+    """A shell in a user's working directory under `home`, with a data directory of its own
+    (`home/data`, not made) and none of this process's Vigie settings but the model cache."""
+    data = home / "data"
+    work = home / "work"
+    work.mkdir(parents=True)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("VIGIE_", "VIRTUAL_ENV"))}
+    if "VIGIE_CACHE_DIR" in os.environ:  # where the trained classifier is
+        clean["VIGIE_CACHE_DIR"] = os.environ["VIGIE_CACHE_DIR"]
+    clean.update({"VIGIE_DATA_DIR": str(data), "VIGIE_REVIEWER": reviewer, "PYTHONUNBUFFERED": "1", **env})
+    return Shell(work, clean), data
+
+
 @pytest.fixture
 def newcomer(tmp_path: Path) -> Iterator[tuple[Shell, Path]]:
     """A user's working directory and data directory, holding a store of their own."""
-    data = tmp_path / "data"
-    work = tmp_path / "work"
-    work.mkdir()
+    shell, data = user_shell(tmp_path, "newcomer")
     with Store(data / "vigie.db"):
         pass
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIGIE_", "VIRTUAL_ENV"))}
-    if "VIGIE_CACHE_DIR" in os.environ:  # where the trained classifier is
-        env["VIGIE_CACHE_DIR"] = os.environ["VIGIE_CACHE_DIR"]
-    env.update({"VIGIE_DATA_DIR": str(data), "VIGIE_REVIEWER": "newcomer", "PYTHONUNBUFFERED": "1"})
-    shell = Shell(work, env)
     yield shell, data
     shell.stop()
 

@@ -4,30 +4,15 @@ on SQLite, then review, export, removal check and statistics run on the shared d
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
-from tests.integration.test_newcomer_path import Shell
+from tests.integration.test_newcomer_path import user_shell
 from tests.support.server_process import free_port
 from vigie.store import Store
 from vigie.store.queries import report_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
-
-
-def _shell(tmp_path: Path, name: str, store_url: str | None) -> tuple[Shell, Path]:
-    data = tmp_path / name / "data"
-    work = tmp_path / name / "work"
-    work.mkdir(parents=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIGIE_", "VIRTUAL_ENV"))}
-    if "VIGIE_CACHE_DIR" in os.environ:  # where the trained classifier is
-        env["VIGIE_CACHE_DIR"] = os.environ["VIGIE_CACHE_DIR"]
-    env.update({"VIGIE_DATA_DIR": str(data), "VIGIE_REVIEWER": "team", "PYTHONUNBUFFERED": "1"})
-    if store_url:
-        env["VIGIE_STORE_URL"] = store_url
-    return Shell(work, env), data
 
 
 def _flagged(store_url: str) -> set[str]:
@@ -38,12 +23,12 @@ def _flagged(store_url: str) -> set[str]:
 def test_demo_on_postgresql_flags_what_sqlite_flags_then_refers_and_tracks_removal(
     tmp_path, fresh_pg_url, shipped
 ):
-    lite, lite_data = _shell(tmp_path, "sqlite", None)
+    lite, lite_data = user_shell(tmp_path / "sqlite", "team")
     lite.ok(f"vigie demo --mirror-port {free_port()}", timeout=900)
     on_sqlite = _flagged(f"sqlite:///{lite_data / 'demo' / 'vigie.db'}")
 
     port = free_port()
-    pg, pg_data = _shell(tmp_path, "postgres", fresh_pg_url)
+    pg, pg_data = user_shell(tmp_path / "postgres", "team", VIGIE_STORE_URL=fresh_pg_url)
     try:
         pg.ok(f"vigie demo --mirror-port {port}", timeout=900)
         assert not (pg_data / "demo" / "vigie.db").exists(), "the demo wrote SQLite despite the URL"
