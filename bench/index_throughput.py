@@ -13,10 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from crawlers.mirror import load_channels
-from crawlers.telegram_parse import parse_page
-from pipeline.es_docs import count_indexed, sync
-from pipeline.es_index import setup
+from crawlers.telegram.mirror import load_channels
+from crawlers.telegram.preview import parse_page
+from pipeline.index.documents import count_indexed, sync
+from pipeline.index.template import setup
 from tests.support.es_node import ElasticsearchNode
 from vigie.config import ElasticsearchConfig
 from vigie.records import Post
@@ -92,8 +92,8 @@ def main() -> None:
 def e2e(n: int, es: object, tmp: Path) -> None:
     """Stored preview pages → parse → store → classify/entities/reposts → index."""
     from classifier.model import AdvertClassifier
-    from crawlers.mirror import render_page
-    from pipeline.process import process
+    from crawlers.telegram.mirror import render_page
+    from pipeline.enrich.process import process
     from vigie.paths import default_classifier_dir
 
     channels = load_channels()

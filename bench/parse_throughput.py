@@ -12,8 +12,8 @@ import statistics
 import time
 from pathlib import Path
 
-from crawlers.mirror import load_channels, render_page
-from crawlers.telegram_parse import parse_page
+from crawlers.telegram.mirror import load_channels, render_page
+from crawlers.telegram.preview import parse_page
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -58,10 +58,10 @@ def cascade_report(
     its score and decision, the rest the blended score."""
     quick = [float(v) for v in cascade.scores(ngram_logits)]
     sure = [cascade.sure(q) for q in quick]
-    # A sure score decides as `Cascade.decision` does: above every dev non-advert an advert
-    # (at least the advert threshold), below every dev advert not one (under the review band).
+    # `report` decides by thresholds: a sure post gets a score on the side of them that
+    # `Cascade.decision` chose (an advert at least the threshold, else under the review band).
     cascaded = [
-        (max(q, threshold) if q > cascade.high else min(q, review / 2)) if is_sure else s
+        ((max(q, threshold) if cascade.decision(q) == "advert" else min(q, review / 2)) if is_sure else s)
         for q, s, is_sure in zip(quick, scores, sure, strict=True)
     ]
     test = report(rows("test", cascaded), threshold, review)

@@ -8,7 +8,7 @@ from typing import Any
 
 from crawlers.report import CrawlReport
 from crawlers.settings import scrapy_settings
-from crawlers.spiders.telegram import TelegramCrawlArgs, TelegramSpider
+from crawlers.telegram.spider import TelegramCrawlArgs, TelegramSpider
 from vigie.config import VigieConfig
 from vigie.store import Store
 

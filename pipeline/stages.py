@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crawlers.report import CrawlReport
-from pipeline.process import ProcessReport
+from pipeline.enrich.process import ProcessReport
 from vigie.config import VigieConfig
 from vigie.store import DECIDED, Store, queries
 
@@ -76,17 +77,21 @@ def crawl(config: VigieConfig, report: RunReport) -> None:
 
 
 def classify_and_index(
-    config: VigieConfig, report: RunReport, progress: Any = None, clf: AdvertClassifier | None = None
+    config: VigieConfig,
+    report: RunReport,
+    progress: Any = None,
+    clf: AdvertClassifier | None = None,
+    store: Store | None = None,
 ) -> RunReport:
     """Classify what is stored and not yet classified by this model, extract entities, group
     reposts, and index into Elasticsearch when one is configured. `clf`: a classifier
-    already loaded (the daemon's worker keeps one)."""
-    from pipeline.es_index import es_url
-    from pipeline.process import model_id, process
+    already loaded (the daemon's worker keeps one); `store`: a store already open, left open."""
+    from pipeline.enrich.process import model_id, process
+    from pipeline.index.template import es_url
     from vigie.store.analysis import count_pending
 
     clf = clf or load_classifier(config)
-    with Store(config.store_url()) as store:
+    with nullcontext(store) if store is not None else Store(config.store_url()) as store:
         total = count_pending(store, model_id(clf))
         task = progress.add_task("classifying", total=total) if progress else None
         report.process = process(
@@ -105,8 +110,8 @@ def classify_and_index(
 def index(config: VigieConfig, store: Store, report: RunReport) -> None:
     from elasticsearch import ApiError, TransportError
 
-    from pipeline.es_docs import count_indexed, sync
-    from pipeline.es_index import connect, describe_es_error, es_url, setup
+    from pipeline.index.documents import count_indexed, sync
+    from pipeline.index.template import connect, describe_es_error, es_url, setup
 
     es = connect(config.elasticsearch)
     try:
@@ -158,7 +163,7 @@ def referral_candidates(config: VigieConfig, out: Path) -> int:
 
 def reindex_if_configured(config: VigieConfig) -> None:
     """Push changed review/referral state to Elasticsearch when one is configured."""
-    from pipeline.es_index import es_url
+    from pipeline.index.template import es_url
 
     if not es_url(config.elasticsearch):
         return

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from crawlers.mirror import Faults, Mirror, load_channels
+from crawlers.telegram.mirror import Faults, Mirror, load_channels
 
 pytest_plugins = ["tests.support.es_fixtures", "tests.support.pg_fixtures"]
 

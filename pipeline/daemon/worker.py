@@ -67,7 +67,7 @@ def _classification_pass(config: VigieConfig, clf: Any) -> str:
     began = time.monotonic()
     try:
         with Store(config.store_url()) as store, store.run(recorded_run_name(CLASSIFY_COMMAND)) as run:
-            classify_and_index(config, report, clf=clf)
+            classify_and_index(config, report, clf=clf, store=store)
             run.status, run.stats = ("partial" if report.errors else "ok"), report.to_json()
     except Exception as exc:  # recorded as a failed run; the worker serves the next request
         detail = one_line(exc) if is_database_error(exc) else str(exc)  # never the statement's post text

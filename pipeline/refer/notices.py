@@ -7,6 +7,7 @@ import csv
 import hashlib
 import io
 import json
+import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -293,6 +294,31 @@ def _xlsx(notices: list[dict[str, Any]], path: Path) -> None:
     book.save(path)
 
 
+def _write(result: Export, target: Path, now: str) -> None:
+    manifest = {
+        "batch_id": result.batch_id,
+        "platform": result.platform,
+        "created_at": now,
+        "notices": result.notices,
+    }
+    if result.format == "json":
+        result.files.append(target / "notices.json")
+        result.files[-1].write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+    elif result.format == "csv":
+        result.files.append(target / "notices.csv")
+        result.files[-1].write_text(_csv(result.notices), encoding="utf-8")
+    elif result.format == "xlsx":
+        result.files.append(target / "notices.xlsx")
+        _xlsx(result.notices, result.files[-1])
+    else:
+        for n in result.notices:
+            path = target / f"{n['notice_id']}.txt"
+            path.write_text(f"Subject: {n['email']['subject']}\n\n{n['email']['body']}\n", encoding="utf-8")
+            result.files.append(path)
+        result.files.append(target / "notices.json")
+        result.files[-1].write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
 def export(
     store: Store, config: ReferralsConfig, platform: str, fmt: str, out_dir: Path, dry_run: bool = False
 ) -> Export:
@@ -309,9 +335,35 @@ def export(
         )
     # Microseconds: two exports in one second get two batches, never one folder.
     batch_id = f"VIGIE-{platform.upper()}-{datetime.now(UTC):%Y%m%dT%H%M%S.%f}"
-    result = Export(batch_id, platform, fmt, _notices(store, platform, config, batch_id))
-    if dry_run or not result.notices:
-        return result
+    if dry_run:
+        return Export(batch_id, platform, fmt, _notices(store, platform, config, batch_id))
+    target = out_dir / batch_id
+    # The items are read, marked referred and written out in one transaction: an item
+    # rejected, or exported by someone else, meanwhile is never sent, and a failure while
+    # writing leaves every item confirmed and no batch folder behind.
+    with store.transaction():
+        result = Export(batch_id, platform, fmt, _notices(store, platform, config, batch_id))
+        if not result.notices:
+            return result
+        now = utcnow()
+        for n in result.notices:
+            for e in n["evidence"]:
+                if not cases.mark_referred(store, e["post_key"], batch_id, n["notice_id"], e, now):
+                    raise ReferralError(
+                        f"{e['post_key']} changed while the notices were written (decided again or "
+                        "exported by someone else); nothing was exported: run the export again"
+                    )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.mkdir()  # a batch's notices are never overwritten
+        try:
+            _write(result, target, now)
+            cases.record_batch(
+                store, batch_id, platform, fmt, len(result.notices), result.items, str(target), now
+            )
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+    return result
     target = out_dir / batch_id
     target.parent.mkdir(parents=True, exist_ok=True)
     target.mkdir()  # a batch's notices are never overwritten

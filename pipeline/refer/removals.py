@@ -42,7 +42,7 @@ def check_removals(
 ) -> CheckReport:
     """Re-crawl referred Telegram posts: `?before=<id+1>` shows the post if it is still
     online. A post or channel that is gone counts as removed."""
-    from crawlers.telegram_parse import parse_page
+    from crawlers.telegram.preview import parse_page
     from vigie.errors import MarkupChangedError, SourceUnavailableError
 
     base = (base_url or config.telegram.base_url).rstrip("/")

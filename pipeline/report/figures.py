@@ -88,7 +88,7 @@ def _route_label(key: RouteKey) -> str:
 
 
 def _to_eur(prices: list[Any]) -> list[float]:
-    from pipeline.es_index import EUR_PER_UNIT
+    from pipeline.index.template import EUR_PER_UNIT
 
     out = []
     for price in prices:

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import run_vigie
-from vigie.cli import COMMANDS, cli
+from vigie.cli.main import COMMANDS, cli
 
 
 def all_commands():
@@ -43,7 +43,7 @@ def test_top_level_help_lists_commands():
 )
 def test_light_commands_do_not_import_torch_or_transformers(args):
     code = (
-        "import sys\nfrom vigie.cli import cli\n"
+        "import sys\nfrom vigie.cli.main import cli\n"
         f"try:\n    cli({args!r})\nexcept SystemExit:\n    pass\n"
         "heavy = sorted(m for m in ('torch', 'transformers', 'sklearn') if m in sys.modules)\n"
         "print('HEAVY=' + ','.join(heavy))\n"

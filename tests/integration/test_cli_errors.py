@@ -16,8 +16,8 @@ import sqlalchemy.exc
 
 from tests.conftest import run_vigie
 from tests.support.hostile import fill_store
-from vigie import cli as cli_module
-from vigie.cli import OneLineFormatter, describe_error, main
+from vigie.cli import main as cli_module
+from vigie.cli.main import OneLineFormatter, describe_error, main
 from vigie.errors import StoreError
 
 
@@ -285,7 +285,7 @@ def test_log_records_drop_tracebacks_unless_debug():
 
 
 def test_library_loggers_are_quiet_unless_verbose():
-    from vigie.cli import configure_logging
+    from vigie.cli.main import configure_logging
 
     try:
         configure_logging(verbose=False)

@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from crawlers.mirror import Faults
+from crawlers.telegram.mirror import Faults
 from tests.conftest import make_channel, read_jsonl, run_vigie
 from vigie.store import Store
 

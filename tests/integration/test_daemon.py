@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from crawlers.mirror import Faults
+from crawlers.telegram.mirror import Faults
 from pipeline.daemon import process_alive, read_status
 from tests.conftest import make_channel, run_vigie
 from vigie.config_file import load_config

@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from crawlers.mirror import render_page
-from crawlers.telegram_parse import parse_page
+from crawlers.telegram.mirror import render_page
+from crawlers.telegram.preview import parse_page
 from tests.conftest import make_channel, run_vigie
 from vigie.store import Store
 
@@ -224,7 +224,7 @@ def fail(self, *args, **kwargs):
     raise RuntimeError("disk says no")
 
 setattr(Store, sys.argv.pop(1), fail)
-from vigie.cli import main
+from vigie.cli.main import main
 
 main()
 """

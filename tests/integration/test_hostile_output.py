@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 from openpyxl import load_workbook
 
-from crawlers.mirror import render_page
-from crawlers.telegram_export import read_export
-from crawlers.telegram_parse import parse_page
-from pipeline.es_docs import _actions_to_send
+from crawlers.telegram.export import read_export
+from crawlers.telegram.mirror import render_page
+from crawlers.telegram.preview import parse_page
+from pipeline.index.documents import _actions_to_send
 from pipeline.refer.notices import export
 from pipeline.refer.review import decide
 from tests.conftest import make_channel, read_jsonl, run_vigie
@@ -30,7 +30,7 @@ from tests.support.hostile import (
     UNSAFE_FOR_TERMINAL,
     fill_store,
 )
-from vigie.cli import cli
+from vigie.cli.main import cli
 from vigie.config import ElasticsearchConfig, ReferralsConfig
 from vigie.sanitize import for_terminal, is_formula, spreadsheet_cell, strip_controls, terminal_json, web_url
 from vigie.store import Store

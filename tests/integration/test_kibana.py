@@ -20,8 +20,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from pipeline.es_index import mapping
-from pipeline.kibana import (
+from pipeline.index.kibana import (
     BUCKET_SCHEMAS,
     install,
     load_saved_objects,
@@ -29,7 +28,8 @@ from pipeline.kibana import (
     vis_state,
     visualization_aggs,
 )
-from vigie.cli import cli
+from pipeline.index.template import mapping
+from vigie.cli.main import cli
 from vigie.config import CrawlConfig
 from vigie.errors import VigieError
 
@@ -544,7 +544,7 @@ def es(es_url: str) -> Any:
     from elasticsearch import Elasticsearch
     from elasticsearch.helpers import bulk
 
-    from pipeline.es_index import index_for, setup
+    from pipeline.index.template import index_for, setup
     from vigie.config import ElasticsearchConfig
 
     client = Elasticsearch(es_url, request_timeout=60)

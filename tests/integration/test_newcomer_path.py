@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from crawlers.mirror import load_channels
+from crawlers.telegram.mirror import load_channels
 from vigie.store import Store
 
 VIGIE = str(Path(sys.executable).with_name("vigie"))
@@ -274,7 +274,7 @@ def test_the_demo_keeps_to_its_own_directory(newcomer):
 def test_what_the_demo_could_not_index_goes_with_es_replay(newcomer, shipped, es_url):
     from elasticsearch import Elasticsearch
 
-    from pipeline.es_docs import count_indexed
+    from pipeline.index.documents import count_indexed
     from vigie.config import ElasticsearchConfig
 
     shell, _ = newcomer

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from elasticsearch import Elasticsearch
 
-from pipeline.es_docs import count_indexed, spooled, sync
-from pipeline.es_index import mapping, setup
-from pipeline.process import process
+from pipeline.enrich.process import process
+from pipeline.index.documents import count_indexed, spooled, sync
+from pipeline.index.template import mapping, setup
 from tests.conftest import run_vigie
 from vigie.config import ElasticsearchConfig
 from vigie.records import Post
@@ -91,7 +91,7 @@ def test_demo_indexes_every_flagged_post_with_entities_and_clusters(tmp_path, es
 
 
 def test_sample_channels_are_classified_well(demo_store):
-    from crawlers.mirror import load_channels
+    from crawlers.telegram.mirror import load_channels
 
     truth = {
         f"telegram:{name}:{p['id']}": p["label"] for name, ch in load_channels().items() for p in ch["posts"]
@@ -193,6 +193,38 @@ def test_rejected_items_wait_in_the_spool_with_their_error(tmp_path, es_url, dem
     assert count_indexed(es, config) == flagged(store_path)
 
 
+def test_spooled_updates_for_posts_no_longer_flagged_or_deleted_are_not_sent(tmp_path, es_url, demo_store):
+    store_path = copy_store(demo_store, tmp_path)
+    es = Elasticsearch(es_url)
+    config = ElasticsearchConfig(index_prefix="vigie-stale")
+    setup(es, config)
+    with Store(store_path) as store:
+        month = (
+            store.db.execute(
+                "SELECT MIN(p.published_at) FROM posts p JOIN analysis a ON a.post_key = p.key WHERE a.is_advert = 1"
+            )
+            .fetchone()[0][:7]
+            .replace("-", ".")
+        )
+        bad = f"vigie-stale-{month}"
+        es.indices.create(index=bad, mappings={"properties": {"channel": {"type": "long"}}})
+        assert sync(store, es, config).spooled >= 2
+        es.indices.delete(index=bad)
+        unflagged, deleted = sorted(action["_id"] for _, action in spooled(store))[:2]
+        # An analyst's rule change unflags one before the index comes back; the other post is gone.
+        store.db.execute(
+            "UPDATE analysis SET is_advert = 0, needs_review = 0 WHERE post_key = ?", (unflagged,)
+        )
+        store.db.execute("DELETE FROM analysis WHERE post_key = ?", (deleted,))
+        store.db.execute("DELETE FROM posts WHERE key = ?", (deleted,))
+        again = sync(store, es, config)
+        assert again.spooled == 0 and spooled(store) == []
+        es.indices.refresh(index="vigie-stale-*")
+        for key in (unflagged, deleted):
+            assert not es.search(index="vigie-stale-*", query={"ids": {"values": [key]}})["hits"]["hits"], key
+    assert count_indexed(es, config) == flagged(store_path)
+
+
 def test_es_setup_dry_run_and_idempotent_install(tmp_path, es_url):
     config_file = tmp_path / "vigie.yaml"
     config_file.write_text(f"data_dir: {tmp_path}\n", encoding="utf-8")
@@ -207,7 +239,7 @@ def test_es_setup_dry_run_and_idempotent_install(tmp_path, es_url):
         "index_template"
     ]
     props = template["template"]["mappings"]["properties"]
-    from pipeline.es_index import LANGUAGE_FIELDS, available_analyzers
+    from pipeline.index.template import LANGUAGE_FIELDS, available_analyzers
 
     # The built-in language analyzer wherever the cluster has it (this minimal node may not).
     for lang, analyzer in available_analyzers(es).items():

@@ -232,8 +232,8 @@ CHECK_UA = "VigieCheck/1.0 (removal checks)"
 def referred(tmp_path: Path, mirror, **crawl):
     """A store whose posts of the mirror's channel were confirmed and exported (the way an
     analyst does it, minus the classifier), and the configuration to check them."""
-    from crawlers.mirror import render_page
-    from crawlers.telegram_parse import parse_page
+    from crawlers.telegram.mirror import render_page
+    from crawlers.telegram.preview import parse_page
     from pipeline.refer.notices import export
     from pipeline.refer.review import decide
     from vigie.config_file import parse_config
@@ -288,7 +288,7 @@ def pages(mirror) -> list[tuple[float, str, str]]:
 
 
 def test_removal_check_honours_retry_after_the_delay_and_robots(tmp_path, mirror_factory, channel):
-    from crawlers.mirror import Faults
+    from crawlers.telegram.mirror import Faults
     from pipeline.refer.removals import check_removals
 
     mirror = mirror_factory(channel, faults=Faults(throttle={"boats_izmir": 1}, retry_after="1"))
@@ -322,7 +322,7 @@ def test_removal_check_does_not_fetch_what_robots_txt_disallows(tmp_path, mirror
 
 
 def test_removal_check_stops_in_one_line_when_the_host_fails(tmp_path, mirror_factory, channel):
-    from crawlers.mirror import Faults
+    from crawlers.telegram.mirror import Faults
     from pipeline.refer import ReferralError
     from pipeline.refer.removals import check_removals
     from pipeline.refer.stats import stats

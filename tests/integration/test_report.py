@@ -22,7 +22,7 @@ from pipeline.report import collect, render
 from pipeline.report.charts import draw
 from pipeline.report.model import Contact, Language, Route
 from pipeline.report.vega import UnsafeChartError, check_svg, to_svg
-from vigie.commands.report_cmd import report
+from vigie.cli.report import report
 from vigie.store import Store
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -3,6 +3,7 @@ every earlier schema, clear errors; on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import sqlite3
@@ -392,6 +393,26 @@ def test_not_a_database_is_a_clear_error(tmp_path):
     assert "\n" not in str(caught.value) and "nothing was written" in str(caught.value)
 
 
+def test_a_damaged_store_of_an_earlier_release_is_refused_untouched(tmp_path):
+    # Stores before WAL used a rollback journal: the check must come before the switch to WAL,
+    # which would rewrite the file's header.
+    path = tmp_path / "vigie.db"
+    shutil.copy(DATA / "schema1.db", path)
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'posts'").fetchone()[0]
+    page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    db.close()
+    with open(path, "r+b") as file:
+        file.seek((root - 1) * page_size)
+        file.write(bytes(range(256)) * (page_size // 256))
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="the file is damaged"):
+        Store(path)
+    assert path.read_bytes() == before
+    assert not path.with_name("vigie.db-wal").exists()
+
+
 # -- URLs and errors ---------------------------------------------------------------------
 
 
@@ -539,6 +560,85 @@ def test_a_crawl_and_a_review_at_once_both_land(fresh_pg_url):
         assert len(cases.review_log(store, 100)) == 20
         assert len(cases.confirmed_for(store, "telegram")) == 20
         assert store.source_state("telegram", "chan").pending_before == 1
+
+
+def _confirmed_posts(store: Store, n: int) -> None:
+    store.upsert_posts([post(i, text=f"boat to Italy {i} +39 333 000 {i:04d}") for i in range(1, n + 1)])
+    for i in range(1, n + 1):
+        analysis.save_analysis(
+            store,
+            {
+                "post_key": f"telegram:chan:{i}",
+                "content_sha256": "c",
+                "model_id": "m",
+                "lang": "en",
+                "lang_confidence": 0.9,
+                "score": 0.9,
+                "is_advert": 1,
+                "needs_review": 0,
+                "cues": "[]",
+                "entities": "{}",
+                "cluster_id": f"c{i}",
+                "processed_at": "now",
+            },
+        )
+        decide(store, f"telegram:chan:{i}", "confirmed", "offer", "ana")
+
+
+REFERRALS = VigieConfig.model_validate(
+    {"referrals": {"notifier_name": "Ana", "notifier_email": "ana@example.org"}}
+).referrals
+
+
+@pytest.mark.postgres
+def test_two_exports_at_once_send_each_item_in_one_batch(fresh_pg_url, tmp_path):
+    from pipeline.refer import ReferralError
+    from pipeline.refer.notices import export
+
+    with Store(fresh_pg_url) as store:
+        _confirmed_posts(store, 30)
+    exported: list[list[str]] = []
+    refused: list[str] = []
+
+    def one_export(out: str) -> None:
+        with Store(fresh_pg_url) as store:
+            try:
+                result = export(store, REFERRALS, "telegram", "json", tmp_path / out)
+            except ReferralError as exc:
+                refused.append(str(exc))
+                return
+            exported.append([e["post_key"] for n in result.notices for e in n["evidence"]])
+
+    _in_threads(lambda: one_export("a"), lambda: one_export("b"))
+    sent = [key for batch in exported for key in batch]
+    assert sorted(sent) == sorted(f"telegram:chan:{i}" for i in range(1, 31))  # each once
+    written = [
+        e["post_key"]
+        for manifest in tmp_path.glob("*/*/notices.json")
+        for n in json.loads(manifest.read_text("utf-8"))["notices"]
+        for e in n["evidence"]
+    ]
+    assert sorted(written) == sorted(sent)
+    assert all("run the export again" in r for r in refused)
+    with Store(fresh_pg_url) as store:
+        assert cases.confirmed_for(store, "telegram") == []
+
+
+def test_an_export_that_cannot_write_leaves_everything_confirmed(store, tmp_path, monkeypatch):
+    from pipeline.refer import notices
+
+    _confirmed_posts(store, 3)
+
+    def full_disk(*_: Any) -> str:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(notices, "_csv", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        notices.export(store, REFERRALS, "telegram", "csv", tmp_path / "out")
+    assert len(cases.confirmed_for(store, "telegram")) == 3
+    assert list((tmp_path / "out").iterdir()) == []
+    result = notices.export(store, REFERRALS, "telegram", "json", tmp_path / "out")
+    assert result.items == 3 and cases.confirmed_for(store, "telegram") == []
 
 
 def test_sqlite_engine_reads_what_another_connection_wrote(tmp_path):

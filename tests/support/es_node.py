@@ -11,7 +11,6 @@ as uid 1000 of a user namespace (`unshare`) mapped to root.
 
 from __future__ import annotations
 
-import atexit
 import os
 import re
 import shutil
@@ -23,9 +22,8 @@ import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
-from types import TracebackType
 
-from tests.support.server_process import free_port, port_in_use, stop_group
+from tests.support.server_process import ServerProcess, free_port, port_in_use, stop_group
 from vigie.errors import VigieError
 from vigie.paths import cache_root
 
@@ -128,16 +126,7 @@ def java_home() -> Path:
     )
 
 
-_RUNNING: set[ElasticsearchNode] = set()
-
-
-@atexit.register
-def _stop_all() -> None:  # never leave an orphan JVM behind
-    for node in list(_RUNNING):
-        node.stop()
-
-
-class ElasticsearchNode:
+class ElasticsearchNode(ServerProcess):
     """One single-node cluster whose data, logs and config live in `data_dir`.
 
     The HTTP and transport ports are chosen once, so `start()` after `stop()` brings
@@ -153,20 +142,10 @@ class ElasticsearchNode:
         self.transport_port = free_port()
         self.heap = heap
         self.log_file = self.data_dir / "elasticsearch.out"
-        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        """The launcher's pid, also the process group of the node's JVMs."""
-        return self._proc.pid if self.running and self._proc else None
 
     def _command(self, home: Path) -> list[str]:
         settings = {
@@ -235,7 +214,7 @@ class ElasticsearchNode:
                 stderr=log,
                 start_new_session=True,
             )
-        _RUNNING.add(self)
+        self._track()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
@@ -258,7 +237,7 @@ class ElasticsearchNode:
     def stop(self, timeout: float = 30) -> None:
         """SIGTERM the node's process group, SIGKILL whatever is left after `timeout`."""
         proc, self._proc = self._proc, None
-        _RUNNING.discard(self)
+        self._untrack()
         if proc is None:
             return
         stop_group(proc, signal.SIGTERM, timeout)
@@ -270,12 +249,3 @@ class ElasticsearchNode:
                 return "\n".join(f.read().decode(errors="replace").splitlines()[-lines:])
         except OSError:
             return f"(no log at {self.log_file})"
-
-    def __enter__(self) -> ElasticsearchNode:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

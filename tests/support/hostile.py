@@ -2,7 +2,7 @@
 back out: the terminal, the spreadsheet exports, the index.
 
 The store is filled the way `vigie run` fills it: posts through `Store.upsert_posts` after
-`clean_text`, then `pipeline.process.process` (entities, reposts, contacts). The trained
+`clean_text`, then `pipeline.enrich.process.process` (entities, reposts, contacts). The trained
 classifier is not needed to tell these posts are adverts: `CueRules` flags a post that
 gives a contact, with the classifier's own cue finder and language identifier.
 """
@@ -18,7 +18,7 @@ from classifier.cues import find_cues
 from classifier.langid import identify
 from classifier.model import Prediction
 from crawlers.pipelines import clean_text
-from pipeline.process import process
+from pipeline.enrich.process import process
 from pipeline.refer.review import decide
 from vigie.records import Post
 from vigie.store import Store, cases

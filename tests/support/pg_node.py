@@ -9,7 +9,6 @@ to run as root, so as root it runs as the `postgres` system user (created if mis
 
 from __future__ import annotations
 
-import atexit
 import os
 import pwd
 import secrets
@@ -20,13 +19,12 @@ import tempfile
 import time
 import urllib.parse
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from tests.support.server_process import free_port, port_in_use, stop_group
+from tests.support.server_process import ServerProcess, free_port, port_in_use, stop_group
 from vigie.errors import VigieError
 
 PG_ROOT = Path("/usr/lib/postgresql")
@@ -107,16 +105,7 @@ def _server_account() -> pwd.struct_passwd | None:
         ) from None
 
 
-_RUNNING: set[PostgresServer] = set()
-
-
-@atexit.register
-def _stop_all() -> None:  # never leave an orphan postmaster or its files behind
-    for server in list(_RUNNING):
-        server.stop()
-
-
-class PostgresServer:
+class PostgresServer(ServerProcess):
     """One throwaway cluster in its own temp dir; `stop()` shuts it down and deletes it."""
 
     def __init__(self, port: int | None = None, bin_dir: Path | None = None) -> None:
@@ -124,16 +113,6 @@ class PostgresServer:
         self.port = port or free_port()
         self.password = secrets.token_urlsafe(18)
         self.base_dir: Path | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        """The postmaster's pid, also the process group of its backends."""
-        return self._proc.pid if self.running and self._proc else None
 
     def url(self, database: str = "postgres") -> str:
         """SQLAlchemy URL of `database`: postgresql+psycopg://vigie:PASSWORD@127.0.0.1:PORT/DATABASE."""
@@ -157,7 +136,7 @@ class PostgresServer:
         # Our own dir under the system temp dir: pytest's are root-only when we are root,
         # and a unix socket path must stay under ~100 bytes.
         self.base_dir = base = Path(tempfile.mkdtemp(prefix="vigie-pg-"))
-        _RUNNING.add(self)
+        self._track()
         try:
             if account is not None:
                 os.chown(base, account.pw_uid, account.pw_gid)
@@ -237,16 +216,7 @@ class PostgresServer:
         if self.base_dir is not None:
             shutil.rmtree(self.base_dir, ignore_errors=True)
             self.base_dir = None
-        _RUNNING.discard(self)
-
-    def __enter__(self) -> PostgresServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+        self._untrack()
 
 
 def _run_as(account: pwd.struct_passwd | None, base: Path) -> dict[str, Any]:

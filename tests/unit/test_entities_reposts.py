@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from classifier.normalize import normalize
-from crawlers.mirror import load_channels
-from pipeline.entities import extract, phones_in, prices_in, route
-from pipeline.reposts import RepostIndex, channels_sharing_contacts, new_cluster_id
+from crawlers.telegram.mirror import load_channels
+from pipeline.enrich.entities import extract, phones_in, prices_in, route
+from pipeline.enrich.reposts import RepostIndex, channels_sharing_contacts, new_cluster_id
 from vigie.records import Post
 from vigie.store import Store, analysis
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from pipeline.es_docs import build_doc, doc_hash
-from pipeline.es_index import index_for, mapping, setup, template_body
+from pipeline.index.documents import build_doc, doc_hash
+from pipeline.index.template import index_for, mapping, setup, template_body
 from vigie.config import ElasticsearchConfig
 from vigie.records import Post
 from vigie.store import Store, analysis, outbox
@@ -88,7 +88,7 @@ def test_document_carries_entities_cluster_and_language_field(tmp_path):
 
 
 def test_error_lines_never_show_credentials_from_the_url():
-    from pipeline.es_index import describe_es_error, without_credentials
+    from pipeline.index.template import describe_es_error, without_credentials
 
     assert (
         without_credentials("https://elastic:s3cret@es.example.org:9200/x")

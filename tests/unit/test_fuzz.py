@@ -22,12 +22,12 @@ from openpyxl import load_workbook
 
 from classifier.normalize import normalize
 from crawlers.pipelines import clean_text
-from crawlers.telegram_parse import parse_page
-from pipeline.entities import extract
+from crawlers.telegram.preview import parse_page
+from pipeline.enrich.entities import extract
 from pipeline.refer.notices import _csv, export
 from pipeline.refer.review import decide
 from tests.support.hostile import HANDLE_FORMULA, PHONE, UNSAFE_FOR_TERMINAL, fill_store
-from vigie.cli import cli
+from vigie.cli.main import cli
 from vigie.config import ReferralsConfig
 from vigie.errors import VigieError
 from vigie.records import MAX_INTEGER

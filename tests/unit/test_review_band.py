@@ -8,7 +8,7 @@ from pathlib import Path
 
 from classifier.metrics import choose_review_threshold, decide, three_way
 from classifier.model import Prediction
-from pipeline.process import process
+from pipeline.enrich.process import process
 from pipeline.refer.review import decide as review
 from pipeline.refer.review import review_queue
 from tests.support.hostile import hostile_post

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from crawlers.telegram_export import read_export
+from crawlers.telegram.export import read_export
 from tests.conftest import DATA, run_vigie
 from vigie.errors import InputFormatError
 

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from crawlers.mirror import render_page
-from crawlers.telegram_parse import parse_page, parse_views
+from crawlers.telegram.mirror import render_page
+from crawlers.telegram.preview import parse_page, parse_views
 from tests.conftest import DATA, make_channel
 from vigie.errors import MarkupChangedError, SourceUnavailableError, VigieError
 

@@ -143,10 +143,11 @@ def confirmed_for(store: Store, platform: str) -> list[dict[str, Any]]:
 
 def mark_referred(
     store: Store, post_key: str, batch_id: str, notice_id: str, evidence: dict[str, Any], now: str
-) -> None:
-    """A confirmed post went out in notice `notice_id`: its evidence is frozen as sent."""
+) -> bool:
+    """A confirmed post went out in notice `notice_id`: its evidence is frozen as sent.
+    False when it is no longer confirmed (a decision or another export came first)."""
     with store.transaction() as connection:
-        connection.execute(
+        result = connection.execute(
             update(referrals)
             .where(referrals.c.post_key == post_key, referrals.c.status == "confirmed")
             .values(
@@ -161,6 +162,7 @@ def mark_referred(
                 updated_at=now,
             )
         )
+        return bool(result.rowcount == 1)
 
 
 def record_batch(

@@ -56,7 +56,7 @@ class Store:
     def _open(self) -> None:
         path = self.where.path
         if path is not None and path.exists():
-            engines.check_sqlite_file(self.engine, path)
+            engines.check_sqlite_file(path)
         if self.read_only and path is not None and not path.exists():
             migrate.upgrade(self.engine)  # an empty store, in memory only
         elif self.read_only:

@@ -154,15 +154,17 @@ def _read_only_file(path: Path) -> sqlite3.Connection:
     return db
 
 
-def check_sqlite_file(engine: Engine, path: Path) -> None:
-    """Refuse a damaged file: a quick structural check, once per process per file."""
+def check_sqlite_file(path: Path) -> None:
+    """Refuse a damaged file: a quick structural check, once per process per file, on a
+    read-only connection of its own (a writable one would switch the file to WAL first)."""
     key = path.resolve()
     if key in _checked:
         return
-    raw = engine.raw_connection()
     try:
-        db = raw.driver_connection
-        assert isinstance(db, sqlite3.Connection)
+        db = _read_only_file(path)
+    except sqlite3.DatabaseError as exc:
+        raise damaged(path, str(exc)) from None
+    try:
         deadline = time.monotonic() + CHECK_SECONDS
         db.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
         try:
@@ -173,10 +175,10 @@ def check_sqlite_file(engine: Engine, path: Path) -> None:
             log.warning("%s: integrity check stopped after %.0f s, unfinished", path, CHECK_SECONDS)
             _checked.add(key)  # not again in this process: the budget is spent
             return
-        finally:
-            db.set_progress_handler(None, 0)
+        except sqlite3.DatabaseError as exc:
+            raise damaged(path, str(exc)) from None
     finally:
-        raw.close()
+        db.close()
     if rows != ["ok"]:
         raise damaged(path, "; ".join(" ".join(r.split()) for r in rows)[:300])
     _checked.add(key)

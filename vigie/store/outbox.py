@@ -83,3 +83,17 @@ def spooled_actions(store: Store) -> list[dict[str, Any]]:
 def count_spooled(store: Store) -> int:
     with store.reading() as connection:
         return int(connection.scalar(select(func.count()).select_from(spool)) or 0)
+
+
+def posts_missing(store: Store, keys: list[str]) -> set[str]:
+    """Those of `keys` that name no stored post (it was deleted since)."""
+    with store.reading() as connection:
+        found = set(connection.scalars(select(posts.c.key).where(posts.c.key.in_(keys)))) if keys else set()
+    return set(keys) - found
+
+
+def drop_spooled(store: Store, doc_ids: set[str]) -> None:
+    """Forget spooled actions the index no longer needs."""
+    if doc_ids:
+        with store.transaction() as connection:
+            connection.execute(delete(spool).where(spool.c.doc_id.in_(sorted(doc_ids))))

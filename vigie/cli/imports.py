@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import click
 
-from vigie.cli import load
-from vigie.commands.output import echo
+from vigie.cli.main import load
+from vigie.cli.output import echo
 
 
 @click.group("import")
@@ -18,7 +18,7 @@ def import_group() -> None:
 def telegram_export(ctx: click.Context, path: str, channel: str | None) -> None:
     """Import a Telegram Desktop "Export chat history" JSON file (result.json)."""
     from crawlers.pipelines import clean_text
-    from crawlers.telegram_export import read_export
+    from crawlers.telegram.export import read_export
     from vigie.config import channel_name
     from vigie.store import Store
 

@@ -6,8 +6,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from vigie.cli import load
-from vigie.commands.output import cell, echo, echo_json
+from vigie.cli.main import load
+from vigie.cli.output import cell, echo, echo_json
 
 
 @click.group("referrals")

@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from vigie.cli import load
-from vigie.commands.output import cell, echo, echo_json, markup
+from vigie.cli.main import load
+from vigie.cli.output import cell, echo, echo_json, markup
 
 
 @click.group("daemon", invoke_without_command=True)
@@ -169,7 +169,7 @@ def recorded(ctx: click.Context, command: tuple[str, ...]) -> None:
     the steps whose commands record no run of their own. A failure is recorded with its
     one-line error, then ends this command as it would have ended the other."""
     from pipeline.daemon.jobs import recorded_run_name
-    from vigie.cli import describe_error
+    from vigie.cli.main import describe_error
     from vigie.store import Store
 
     root = ctx.find_root().command

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pipeline.entities import extract
-from pipeline.reposts import RepostIndex
+from pipeline.enrich.entities import extract
+from pipeline.enrich.reposts import RepostIndex
 from vigie.store import DECIDED, Store, analysis, utcnow
 from vigie.store.posts import minimise_post
 

@@ -5,8 +5,8 @@ from typing import Any
 
 import click
 
-from vigie.cli import load
-from vigie.commands.output import echo
+from vigie.cli.main import load
+from vigie.cli.output import echo
 from vigie.errors import VigieError
 
 
@@ -32,7 +32,7 @@ def es_group() -> None:
 @click.pass_context
 def setup_cmd(ctx: click.Context, dry_run: bool, print_template: bool) -> None:
     """Install or upgrade the index template and alias (idempotent)."""
-    from pipeline.es_index import connect, describe_es_error, es_url, setup, template_body
+    from pipeline.index.template import connect, describe_es_error, es_url, setup, template_body
 
     config = load(ctx).elasticsearch
     url = es_url(config)
@@ -58,8 +58,8 @@ def setup_cmd(ctx: click.Context, dry_run: bool, print_template: bool) -> None:
 @click.pass_context
 def replay(ctx: click.Context) -> None:
     """Send what the spool and the store hold that the cluster has not acknowledged."""
-    from pipeline.es_docs import count_indexed, spooled, sync
-    from pipeline.es_index import connect, describe_es_error, es_url, setup
+    from pipeline.index.documents import count_indexed, spooled, sync
+    from pipeline.index.template import connect, describe_es_error, es_url, setup
     from vigie.store import Store
 
     config = load(ctx)

@@ -1,5 +1,5 @@
 """Kibana: the analysts' data view, visualizations and dashboard as saved objects
-(`pipeline/kibana/vigie.ndjson`), their installation through Kibana's saved-objects
+(`pipeline/index/kibana.ndjson`), their installation through Kibana's saved-objects
 import API, and the translation of a legacy visualization's aggregations into the
 Elasticsearch request Kibana would send (used by the tests to run each one for real).
 """
@@ -27,7 +27,7 @@ IMPORT_TIMEOUT = 60.0
 
 
 def saved_objects_path() -> Path:
-    return Path(__file__).parent / "kibana" / "vigie.ndjson"
+    return Path(__file__).parent / "kibana.ndjson"
 
 
 def load_saved_objects(path: Path | None = None) -> list[dict[str, Any]]:

@@ -7,8 +7,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from vigie.cli import load
-from vigie.commands.output import cell, echo_json, markup, print_crawl_report
+from vigie.cli.main import load
+from vigie.cli.output import cell, echo_json, markup, print_crawl_report
 from vigie.errors import VigieError
 
 

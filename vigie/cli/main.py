@@ -17,24 +17,24 @@ from vigie.sanitize import for_terminal
 
 # name -> "module:attribute"; nothing here is imported until the subcommand runs.
 COMMANDS = {
-    "crawl": "vigie.commands.crawl:crawl",
-    "import": "vigie.commands.imports:import_group",
-    "demo": "vigie.commands.demo:demo",
-    "mirror": "vigie.commands.mirror:mirror",
-    "status": "vigie.commands.status:status",
-    "config": "vigie.commands.config_cmd:config_group",
-    "model": "vigie.commands.model_cmd:model_group",
-    "train": "vigie.commands.model_cmd:train",
-    "evaluate": "vigie.commands.model_cmd:evaluate",
-    "classify": "vigie.commands.model_cmd:classify",
-    "run": "vigie.commands.run_cmd:run",
-    "es": "vigie.commands.es_cmd:es_group",
-    "kibana": "vigie.commands.kibana_cmd:kibana_group",
-    "review": "vigie.commands.review_cmd:review_group",
-    "referrals": "vigie.commands.referrals_cmd:referrals_group",
-    "report": "vigie.commands.report_cmd:report",
-    "daemon": "vigie.commands.daemon_cmd:daemon_group",
-    "links": "vigie.commands.links_cmd:links",
+    "crawl": "vigie.cli.crawl:crawl",
+    "import": "vigie.cli.imports:import_group",
+    "demo": "vigie.cli.demo:demo",
+    "mirror": "vigie.cli.mirror:mirror",
+    "status": "vigie.cli.status:status",
+    "config": "vigie.cli.config:config_group",
+    "model": "vigie.cli.model:model_group",
+    "train": "vigie.cli.model:train",
+    "evaluate": "vigie.cli.model:evaluate",
+    "classify": "vigie.cli.model:classify",
+    "run": "vigie.cli.run:run",
+    "es": "vigie.cli.es:es_group",
+    "kibana": "vigie.cli.kibana:kibana_group",
+    "review": "vigie.cli.review:review_group",
+    "referrals": "vigie.cli.referrals:referrals_group",
+    "report": "vigie.cli.report:report",
+    "daemon": "vigie.cli.daemon:daemon_group",
+    "links": "vigie.cli.links:links",
 }
 HELP = {
     "crawl": "Collect public posts from configured or named sources.",
@@ -195,7 +195,7 @@ def describe_error(exc: BaseException) -> str | None:
     if isinstance(exc, VigieError):
         return _one_line(exc)
     if module.startswith(("elastic_transport", "elasticsearch")) and isinstance(exc, Exception):
-        from pipeline.es_index import describe_es_error
+        from pipeline.index.template import describe_es_error
 
         return describe_es_error(exc)
     from vigie.store import is_database_error, one_line

@@ -1,5 +1,5 @@
 """Elasticsearch: the connection, the index template and mappings (per-language analyzers),
-and monthly indices behind an alias. Documents are written by `pipeline.es_docs`."""
+and monthly indices behind an alias. Documents are written by `pipeline.index.documents`."""
 
 from __future__ import annotations
 

@@ -4,8 +4,8 @@ import os
 
 import click
 
-from vigie.cli import load
-from vigie.commands.output import echo
+from vigie.cli.main import load
+from vigie.cli.output import echo
 
 
 @click.group("kibana")
@@ -23,7 +23,7 @@ def kibana_group() -> None:
 def install_cmd(ctx: click.Context, url: str | None, dry_run: bool, space: str | None) -> None:
     """Import (overwriting) the data view, visualizations and dashboard. Credentials come
     from $VIGIE_KIBANA_API_KEY, or $VIGIE_KIBANA_USERNAME and $VIGIE_KIBANA_PASSWORD."""
-    from pipeline.kibana import install, load_saved_objects
+    from pipeline.index.kibana import install, load_saved_objects
 
     config = load(ctx)
     url = url or os.environ.get("VIGIE_KIBANA_URL") or config.kibana.url

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import click
 
-from vigie.cli import load
-from vigie.commands.output import print_crawl_report
+from vigie.cli.main import load
+from vigie.cli.output import print_crawl_report
 from vigie.errors import VigieError
 
 

@@ -7,8 +7,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from vigie.cli import load
-from vigie.commands.output import cell, echo, echo_json
+from vigie.cli.main import load
+from vigie.cli.output import cell, echo, echo_json
 
 
 def _reviewer(option: str | None) -> str:

@@ -6,8 +6,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from vigie.cli import load
-from vigie.commands.output import print_crawl_report
+from vigie.cli.main import load
+from vigie.cli.output import print_crawl_report
 
 
 @click.command()
@@ -35,12 +35,12 @@ def demo(
     own, with a configuration (vigie.yaml) that the other commands use once $VIGIE_CONFIG
     names it; the demo prints those commands. Your own store is never touched. Safe to run
     again: a second run adds nothing."""
-    from crawlers.mirror import Mirror
     from crawlers.run import crawl_telegram
+    from crawlers.telegram.mirror import Mirror
     from pipeline.refer.review import review_queue
     from pipeline.stages import RunReport, classify_and_index, referral_candidates
-    from vigie import demo as sample
-    from vigie.commands.run_cmd import print_run_summary, progress_bar
+    from vigie.cli import demo_dir as sample
+    from vigie.cli.run import print_run_summary, progress_bar
     from vigie.store import Store
 
     directory = Path(data_dir).expanduser() if data_dir else sample.default_dir()

@@ -25,7 +25,7 @@ from twisted.python.failure import Failure
 
 from crawlers.items import SourceFailed
 from crawlers.report import CrawlReport
-from crawlers.telegram_parse import parse_page
+from crawlers.telegram.preview import parse_page
 from vigie.config import channel_name, http_url
 from vigie.errors import MarkupChangedError, SourceUnavailableError
 from vigie.records import Page

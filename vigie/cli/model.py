@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from vigie.cli import load
+from vigie.cli.main import load
 from vigie.errors import InputFormatError
 from vigie.sanitize import terminal_json
 

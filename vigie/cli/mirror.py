@@ -8,7 +8,7 @@ _POST = re.compile(r"^(?:(?:https?://)?t\.me/(?:s/)?)?([A-Za-z][A-Za-z0-9_]{3,31
 
 
 def _post(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[tuple[str, int]]:
-    from crawlers.mirror import load_channels
+    from crawlers.telegram.mirror import load_channels
 
     channels = load_channels()
     posts = []
@@ -35,7 +35,7 @@ def _post(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -
 )
 def mirror(port: int, removed: list[tuple[str, int]]) -> None:
     """Serve the bundled sample channels on 127.0.0.1 as Telegram preview pages."""
-    from crawlers.mirror import serve_forever
+    from crawlers.telegram.mirror import serve_forever
 
     try:
         serve_forever(port, removed)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from pipeline.es_index import EUR_PER_UNIT, LANGUAGE_FIELDS, index_for
+from pipeline.index.template import EUR_PER_UNIT, LANGUAGE_FIELDS, index_for
 from vigie.config import ElasticsearchConfig
 from vigie.sanitize import strip_controls, web_url_or_path
 from vigie.store import DECIDED, Store, outbox
@@ -254,8 +254,17 @@ def sync(store: Store, es: Elasticsearch, config: ElasticsearchConfig) -> IndexR
     spool_ids = {action["_id"]: 1 for _, action in spool}
     fresh = list(_actions_to_send(store, config))
     fresh_ids = {a["_id"] for _, a in fresh}
-    # A spooled action the store no longer produces (its post was deleted) is sent as it was.
-    leftovers = [(d, a) for d, a in spool if a["_id"] not in fresh_ids]
+    # A spooled action the store no longer produces: for a post deleted since, the index
+    # must drop its copy; for a post still stored, the index already holds what it should
+    # (e.g. a refused update for a post no longer flagged and never indexed), so it goes.
+    stale = [a for _, a in spool if a["_id"] not in fresh_ids]
+    gone = outbox.posts_missing(store, [a["_id"] for a in stale])
+    outbox.drop_spooled(store, {a["_id"] for a in stale} - gone)
+    leftovers = [
+        ("", {"_op_type": "delete", "_index": a["_index"], "_id": a["_id"]})
+        for a in stale
+        if a["_id"] in gone
+    ]
     fresh.sort(key=lambda item: item[1]["_id"] not in spool_ids)
     _send(es, store, config, leftovers + fresh, report, spool_ids)
     return report

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import click
 
-from vigie.cli import load
-from vigie.commands.output import echo
+from vigie.cli.main import load
+from vigie.cli.output import echo
 from vigie.errors import VigieError
 
 

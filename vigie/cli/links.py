@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import click
 
-from vigie.cli import load
-from vigie.commands.output import echo, echo_json
+from vigie.cli.main import load
+from vigie.cli.output import echo, echo_json
 
 
 @click.command("links")
@@ -12,7 +12,7 @@ from vigie.commands.output import echo, echo_json
 @click.pass_context
 def links(ctx: click.Context, min_shared: int, as_json: bool) -> None:
     """Channels whose flagged posts share a phone number, handle or messenger link."""
-    from pipeline.reposts import channels_sharing_contacts
+    from pipeline.enrich.reposts import channels_sharing_contacts
     from vigie.store import Store
 
     with Store(load(ctx).store_url(), read_only=True) as store:

@@ -1,0 +1,1 @@
+"""Telegram: the public preview pages (spider and parser), Desktop exports, and a local mirror."""

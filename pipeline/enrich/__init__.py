@@ -1,0 +1,1 @@
+"""Enrich stored posts: classify in batches, extract contacts, prices and routes, group reposts."""

@@ -1,0 +1,1 @@
+"""Elasticsearch and Kibana: the index template, documents with their outbox and spool, dashboards."""

@@ -1,1 +1,0 @@
-"""One module per `vigie` subcommand; imported only when that subcommand runs."""
