@@ -39,6 +39,15 @@ class ClassifierNotFoundError(VigieError):
     the message says how to train one."""
 
 
+# Letters and digits a text needs before its words count as evidence: every labelled
+# item of the corpus has at least 12.
+MIN_EVIDENCE_CHARS = 8
+
+
+def has_evidence(text: str) -> bool:
+    return sum(ch.isalnum() for ch in text) >= MIN_EVIDENCE_CHARS
+
+
 @dataclass
 class Prediction:
     lang: str
@@ -48,7 +57,8 @@ class Prediction:
     cues: list[dict[str, Any]] = field(default_factory=list)
     # advert (sure), review (an analyst decides) or not_advert
     decision: str = "not_advert"
-    # Which model decided: the n-gram model alone (the cascade's sure cases) or the transformer.
+    # Which model decided: the n-gram model alone (the cascade's sure cases), the transformer,
+    # "too_short" (no evidence in the text), or "image" (the text read in its images).
     stage: str = "transformer"
 
     def to_json(self) -> dict[str, Any]:
@@ -157,7 +167,21 @@ class AdvertClassifier:
 
     def predict(self, texts: Sequence[str], cascade: bool = True) -> list[Prediction]:
         """With `cascade` (and a classifier that has one), posts the n-gram model is sure of
-        are decided without the transformer."""
+        are decided without the transformer. A text with fewer than MIN_EVIDENCE_CHARS
+        letters and digits ("DM 📩", "👇👇") carries no evidence either way: it is not an
+        advert by its text (the model, which never saw such a text, would guess)."""
+        substantive = [i for i, text in enumerate(texts) if has_evidence(text)]
+        scored = dict(zip(substantive, self._predict([texts[i] for i in substantive], cascade), strict=True))
+        short = [i for i in range(len(texts)) if i not in scored]
+        langs = dict(zip(short, identify_many([normalize(texts[i]) for i in short]), strict=True))
+        return [
+            scored[i]
+            if i in scored
+            else Prediction(langs[i].lang, langs[i].confidence, 0.0, False, [], "not_advert", "too_short")
+            for i in range(len(texts))
+        ]
+
+    def _predict(self, texts: Sequence[str], cascade: bool) -> list[Prediction]:
         import numpy as np
 
         # Each text is one or more windows (long posts); a text gets its best window's score.

@@ -15,7 +15,7 @@ from scrapy.utils.defer import deferred_from_coro
 
 from crawlers.items import SourceFailed
 from crawlers.report import CrawlReport
-from vigie.records import MAX_INTEGER, Page
+from vigie.records import MAX_INTEGER, Page, Post
 from vigie.sanitize import strip_controls
 from vigie.store import DatabaseError, Store, one_line
 
@@ -28,6 +28,21 @@ def clean_text(text: str) -> str:
     surrogates, which UTF-8 cannot hold, become U+FFFD. The hash of the markup the post was
     read from (`payload_sha256`) stays the evidence of what was published."""
     return strip_controls(text)
+
+
+def clean_post(post: Post) -> Post:
+    """`clean_text` over every text a post carries: its own, a forward's author name, and
+    its attachments' names, titles, poll questions and options."""
+    post.text = clean_text(post.text)
+    if post.forwarded_from_name is not None:
+        post.forwarded_from_name = clean_text(post.forwarded_from_name)
+    for a in post.attachments:
+        for name in ("name", "title", "question"):
+            if getattr(a, name) is not None:
+                setattr(a, name, clean_text(getattr(a, name)))
+        if a.options is not None:
+            a.options = [clean_text(o) for o in a.options]
+    return post
 
 
 class _Pipeline:
@@ -56,8 +71,7 @@ class CleanPostPipeline(_Pipeline):
                 self.report.source(item.platform, item.channel).dropped += 1
                 log.warning("dropped %.80s: post without a channel or an id the store can hold", post.key)
                 continue
-            post.text = clean_text(post.text)
-            kept.append(post)
+            kept.append(clean_post(post))
         item.posts = kept
         return item
 

@@ -1,4 +1,4 @@
-"""The pipeline's stages, defined once: crawl → classify → entities → reposts → store → index.
+"""The pipeline's stages, defined once: crawl → media → classify → entities → reposts → store → index.
 
 `vigie run` calls `run_once`; the daemon runs the crawl as `vigie crawl` and the rest with
 `classify_and_index` in a worker that keeps its classifier loaded."""
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crawlers.report import CrawlReport
+from pipeline.enrich.media import MediaReport
 from pipeline.enrich.process import ProcessReport
 from vigie.config import VigieConfig
 from vigie.store import DECIDED, Store, queries
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 class RunReport:
     crawl: CrawlReport | None = None
     process: ProcessReport = field(default_factory=ProcessReport)
+    media: MediaReport = field(default_factory=MediaReport)
     indexed: int = 0
     deleted: int = 0
     spooled: int = 0
@@ -38,6 +40,7 @@ class RunReport:
         return {
             "crawl": self.crawl.to_json() if self.crawl else None,
             "process": self.process.to_json(),
+            "media": self.media.to_json(),
             "index": {
                 "indexed": self.indexed,
                 "deleted": self.deleted,
@@ -86,12 +89,15 @@ def classify_and_index(
     """Classify what is stored and not yet classified by this model, extract entities, group
     reposts, and index into Elasticsearch when one is configured. `clf`: a classifier
     already loaded (the daemon's worker keeps one); `store`: a store already open, left open."""
+    from pipeline.enrich.media import fetch_and_read, release
     from pipeline.enrich.process import model_id, process
     from pipeline.index.template import es_url
     from vigie.store.analysis import count_pending
 
     clf = clf or load_classifier(config)
     with nullcontext(store) if store is not None else Store(config.store_url()) as store:
+        report.media = fetch_and_read(config, store)
+        report.errors.extend(report.media.errors)
         total = count_pending(store, model_id(clf))
         task = progress.add_task("classifying", total=total) if progress else None
         report.process = process(
@@ -100,7 +106,9 @@ def classify_and_index(
             batch_size=config.pipeline.batch_size,
             keep_text=config.pipeline.keep_text_below_threshold,
             progress=(lambda n: progress.advance(task, n)) if progress else None,
+            pdq_distance=config.media.pdq_distance,
         )
+        report.media.deleted = release(config, store)
         report.store_flagged = queries.count_flagged(store, DECIDED)
         if es_url(config.elasticsearch):
             index(config, store, report)

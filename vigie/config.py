@@ -112,6 +112,11 @@ class CrawlConfig(_Section):
 
 class TelegramConfig(_Section):
     base_url: str = Field("https://t.me", description="Preview host; change only for mirrors and tests")
+    export_timezone: str = Field(
+        "",
+        description="IANA time zone of Telegram Desktop exports without date_unixtime (older exports "
+        "hold local wall-clock time); empty: kept with an unknown offset, with a warning",
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -128,6 +133,34 @@ class ClassifierConfig(_Section):
     )
     runtime: Literal["torch", "torch-int8", "onnx-int8"] = Field("torch", description="Inference runtime")
     batch_size: int = Field(32, ge=1, le=1024, description="Posts per encoder batch")
+
+
+class MediaConfig(_Section):
+    fetch: bool = Field(
+        True, description="Download posts' photos, video thumbnails, sticker previews and documents"
+    )
+    max_bytes: int = Field(
+        10_000_000,
+        ge=1_000,
+        le=2_000_000_000,
+        description="Larger files are not downloaded (recorded as too big)",
+    )
+    keep_unflagged: bool = Field(
+        False, description="Keep the media of posts not flagged (by default deleted, like their text)"
+    )
+    retention_days: int = Field(
+        365,
+        ge=0,
+        le=36_500,
+        description="Media files older than this are deleted, unless under referral; 0 keeps them",
+    )
+    ocr: bool = Field(True, description="Read text in images with Tesseract")
+    ocr_fallback: str = Field(
+        "eng+ara", description="Tesseract models when a post's language and script say nothing better"
+    )
+    pdq_distance: int = Field(
+        22, ge=0, le=128, description="Images whose PDQ hashes differ in at most this many bits are one flyer"
+    )
 
 
 class PipelineConfig(_Section):
@@ -232,6 +265,7 @@ class VigieConfig(_Section):
     telegram: TelegramConfig = TelegramConfig()
     classifier: ClassifierConfig = ClassifierConfig()
     pipeline: PipelineConfig = PipelineConfig()
+    media: MediaConfig = MediaConfig()
     elasticsearch: ElasticsearchConfig = ElasticsearchConfig()
     kibana: KibanaConfig = KibanaConfig()
     referrals: ReferralsConfig = ReferralsConfig()
@@ -247,6 +281,10 @@ class VigieConfig(_Section):
     def store_path(self) -> Path:
         path = Path(self.store.path).expanduser()
         return path if path.is_absolute() else self.data_path() / path
+
+    def media_path(self) -> Path:
+        """Where media files are kept, by content: media/ab/cdef…"""
+        return self.data_path() / "media"
 
     def store_url(self) -> str:
         """The store's database: $VIGIE_STORE_URL, else store.url, else the SQLite file."""

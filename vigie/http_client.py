@@ -9,6 +9,9 @@ checks of referred posts and Kibana installs. It keeps the crawler's manners:
 - at least `crawl.download_delay` seconds between the end of one request to a host and
   the start of the next.
 
+`get(url, max_bytes=n)` streams the body and stops reading past n bytes (a declared
+Content-Length above n stops it before the body): `ResponseTooLarge`, nothing kept.
+
 A dead server or a server that keeps failing raises one `HttpError` with a one-line
 message. Messages and the log never show a credential: URL userinfo, the value of an
 Authorization header, or a query parameter named like a key, token or password.
@@ -83,6 +86,16 @@ class RetriesExhausted(HttpError):
 class RobotsDisallowed(HttpError):
     """The host's robots.txt disallows the URL for Vigie's User-Agent (or robots.txt answered
     a server error, which RFC 9309 reads as disallowing everything). Nothing was fetched."""
+
+
+class ResponseTooLarge(HttpError):
+    """`get(url, max_bytes=...)` met a body longer than `limit` bytes (`declared` is the
+    Content-Length when the server sent one). Reading stopped there; nothing is kept."""
+
+    def __init__(self, message: str, url: str, reason: str, limit: int, declared: int | None) -> None:
+        super().__init__(message, url, reason)
+        self.limit = limit
+        self.declared = declared
 
 
 def redact(text: str) -> str:
@@ -216,12 +229,16 @@ class HttpClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def get(self, url: str, *, follow_redirects: bool = True) -> Response:
+    def get(self, url: str, *, follow_redirects: bool = True, max_bytes: int | None = None) -> Response:
         """The answer to GET `url`, whatever its status, once no retry is due. Raises
-        `RobotsDisallowed`, `ServerUnreachable` or `RetriesExhausted`."""
+        `RobotsDisallowed`, `ServerUnreachable` or `RetriesExhausted`; with `max_bytes`,
+        `ResponseTooLarge` for a longer body, of which at most `max_bytes` + one chunk
+        was read."""
+        if max_bytes is not None and max_bytes < 0:
+            raise ValueError(f"max_bytes must be 0 or more, not {max_bytes}")
         if self.obey_robots:
             self._check_robots(url)
-        return self._request("GET", url, follow_redirects=follow_redirects)
+        return self._request("GET", url, follow_redirects=follow_redirects, max_bytes=max_bytes)
 
     def post(self, url: str, body: bytes, headers: Mapping[str, str] | None = None) -> Response:
         """The answer to POST `body` to `url`. robots.txt does not apply to a POST, and a
@@ -238,7 +255,15 @@ class HttpClient:
 
     # -- internals ------------------------------------------------------------------------
 
-    def _request(self, method: str, url: str, *, follow_redirects: bool = True, **kwargs: Any) -> Response:
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        follow_redirects: bool = True,
+        max_bytes: int | None = None,
+        **kwargs: Any,
+    ) -> Response:
         shown = redact(url)
         host = (urlsplit(url).hostname or "").lower()
         wait = self._last_request_end.get(host, 0.0) + self.delay - time.monotonic()
@@ -246,7 +271,12 @@ class HttpClient:
             time.sleep(wait)
         try:
             answer = self.session.request(
-                method, url, timeout=self.timeout, allow_redirects=follow_redirects, **kwargs
+                method,
+                url,
+                timeout=self.timeout,
+                allow_redirects=follow_redirects,
+                stream=max_bytes is not None,
+                **kwargs,
             )
         except requests.TooManyRedirects:
             raise HttpError(
@@ -265,11 +295,42 @@ class HttpClient:
         finally:
             self._last_request_end[host] = time.monotonic()
         with answer:
-            body = answer.content
+            if max_bytes is None:
+                body = answer.content
+            else:
+                try:
+                    body = self._read_at_most(answer, max_bytes, method, shown)
+                finally:
+                    self._last_request_end[host] = time.monotonic()
         if answer.status_code in RETRY_STATUSES:
             reason = f"HTTP {answer.status_code} after {self.retries} retries"
             raise RetriesExhausted(f"{method} {shown}: {reason}", shown, reason, answer.status_code)
         return Response(answer.status_code, answer.url, answer.headers, body)
+
+    def _read_at_most(self, answer: requests.Response, max_bytes: int, method: str, shown: str) -> bytes:
+        """The streamed body of `answer`, or `ResponseTooLarge` as soon as it passes `max_bytes`
+        (before reading, when the declared Content-Length already does)."""
+        declared: int | None
+        try:
+            declared = int(answer.headers.get("Content-Length", ""))
+        except ValueError:
+            declared = None
+        if declared is not None and declared > max_bytes:
+            reason = f"Content-Length {declared:,} bytes is over the limit of {max_bytes:,}"
+            raise ResponseTooLarge(f"{method} {shown}: {reason}", shown, reason, max_bytes, declared)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in answer.iter_content(chunk_size=64 * 1024):
+                size += len(chunk)
+                if size > max_bytes:
+                    reason = f"body over the limit of {max_bytes:,} bytes (stopped reading)"
+                    raise ResponseTooLarge(f"{method} {shown}: {reason}", shown, reason, max_bytes, declared)
+                chunks.append(chunk)
+        except requests.RequestException as exc:  # the connection broke off mid-body
+            reason = _reason(exc, self.timeout)
+            raise HttpError(f"{method} {shown}: body cut off ({reason})", shown, reason) from None
+        return b"".join(chunks)
 
     def _check_robots(self, url: str) -> None:
         parts = urlsplit(url)

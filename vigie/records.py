@@ -1,5 +1,5 @@
-"""What crawlers and importers hand to the store: posts, and pages of them with how far a
-channel's walk got."""
+"""What crawlers and importers hand to the store: posts with their attachments, and pages of
+them with how far a channel's walk got."""
 
 from __future__ import annotations
 
@@ -9,6 +9,73 @@ from typing import Any
 # The largest integer the store holds (SQLite's INTEGER is signed 64-bit). An id or a count
 # above it is malformed input, not a post.
 MAX_INTEGER = 2**63 - 1
+
+ATTACHMENT_TYPES = (
+    "photo",
+    "video",
+    "round_video",
+    "voice",
+    "audio",
+    "document",
+    "sticker",
+    "poll",
+    "location",
+    "contact",
+    "link_preview",
+)
+
+
+@dataclass(slots=True)
+class Attachment:
+    """One thing a post carries besides its text. `url` is None when the platform gives
+    none (`unavailable` then says why, e.g. "too_big"); the other fields apply by type:
+    a document's `name` and `size`, a video's `duration` and `thumbnail_url`, a poll's
+    `question` and `options`, a link preview's or location's `title`."""
+
+    type: str
+    url: str | None = None
+    name: str | None = None
+    size: int | None = None
+    duration: int | None = None
+    thumbnail_url: str | None = None
+    question: str | None = None
+    options: list[str] | None = None
+    title: str | None = None
+    unavailable: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.type not in ATTACHMENT_TYPES:
+            raise ValueError(f"attachment type {self.type!r}: expected one of {', '.join(ATTACHMENT_TYPES)}")
+
+    def to_json(self) -> dict[str, Any]:
+        """Only the fields that are set."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Attachment:
+        return cls(**{k: data[k] for k in cls.__slots__ if k in data})
+
+    def evidence_url(self) -> str | None:
+        """The file kept as evidence: a photo, a video's thumbnail, a sticker's preview, a document."""
+        if self.type in ("photo", "document"):
+            return self.url
+        if self.type in ("video", "round_video", "sticker"):
+            return self.thumbnail_url or (self.url if self.type == "sticker" else None)
+        return None
+
+    def readable_text(self) -> str:
+        """What of it a reader sees as words: a poll's question and options, a document's
+        file name, a contact's or location's title."""
+        parts = [self.question or "", *(self.options or [])]
+        if self.type in ("document", "audio", "contact", "location"):
+            parts += [self.name or "", self.title or ""]
+        return "\n".join(p for p in parts if p)
+
+
+def readable_text(text: str, attachments: list[Attachment]) -> str:
+    """A post's text with the words of its attachments, as the classifier reads it."""
+    extra = [a.readable_text() for a in attachments]
+    return "\n".join([text, *(e for e in extra if e)]) if any(extra) else text
 
 
 @dataclass(slots=True)
@@ -25,8 +92,13 @@ class Post:
     forwarded_from: str | None = None
     reply_to: str | None = None
     edited: bool = False
-    media: list[str] = field(default_factory=list)
+    media: list[str] = field(default_factory=list)  # the attachments' URLs, as before attachments
     links: list[str] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
+    # The preview withheld part of the post ("Please open Telegram to view this post").
+    partial: bool = False
+    # A forward's author when it has no public link (then `forwarded_from` is None).
+    forwarded_from_name: str | None = None
     # Evidence: SHA-256 of the exact markup/JSON the post was parsed from.
     payload_sha256: str = ""
     captured_at: str = ""
@@ -37,6 +109,7 @@ class Post:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        data["attachments"] = [a.to_json() for a in self.attachments]
         data["key"] = self.key
         return data
 

@@ -5,6 +5,13 @@ markup is testable from files. Hostile pages are part of the markup's quirks: a 
 decoded as its Content-Type, byte-order mark or `<meta charset>` says; nesting deeper than
 libxml2 builds is flattened so the text survives; a message whose id the store cannot hold
 is skipped and named in `PreviewPage.skipped`.
+
+Every photo, video, round video, voice message, audio track, document, sticker, poll,
+location, contact and link preview of a post becomes an `Attachment`, in page order; a video
+the preview will not play ("Media is too big") keeps an attachment without a URL, and a post
+the preview withholds ("Please open Telegram to view this post") is marked `partial`. Text is
+read as a browser shows it: the page source's line breaks and indentation are spaces, only
+`<br>` breaks a line.
 """
 
 from __future__ import annotations
@@ -14,20 +21,18 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from html.parser import HTMLParser
-from urllib.parse import urljoin
 
 from lxml import etree
 from lxml import html as lxml_html
 from w3lib.encoding import html_to_unicode
 
+from crawlers.telegram.attachments import attachments_of, media_urls, words
+from crawlers.telegram.markup import absolute, first, has_class, text_of
 from vigie.errors import MarkupChangedError, SourceUnavailableError
 from vigie.records import MAX_INTEGER, Post
-from vigie.sanitize import web_url
 
 CANONICAL = "https://t.me"
-_BG_URL = re.compile(r"background-image\s*:\s*url\(\s*['\"]?([^'\")]+)['\"]?\s*\)")
 _VIEWS = re.compile(r"^\s*([0-9]{1,15}(?:[.,][0-9]{1,6})?)\s*([KkMm]?)\s*$")
-_EMOJI_IMG = re.compile(r"/emoji/\d+/([0-9A-Fa-f]+)\.png")
 _ASCII_DIGITS = re.compile(r"[0-9]+")
 # libxml2 stops building a tree 2048 levels deep even with huge_tree, and drops the rest of
 # the page with it; a page nested deeper is re-parsed with deeper elements unwrapped.
@@ -51,10 +56,6 @@ _VOID = frozenset(
         "wbr",
     )
 )
-
-
-def _has_class(cls: str) -> str:
-    return f"contains(concat(' ', normalize-space(@class), ' '), ' {cls} ')"
 
 
 @dataclass(slots=True)
@@ -95,44 +96,6 @@ def parse_views(raw: str | None) -> int | None:
     return views if views <= MAX_INTEGER else None
 
 
-def _emoji_from_image(style: str) -> str:
-    # Emoji drawn as images carry their UTF-8 bytes in hex in the file name.
-    match = _EMOJI_IMG.search(style)
-    if not match:
-        return ""
-    try:
-        return bytes.fromhex(match.group(1)).decode("utf-8")
-    except ValueError:
-        return ""
-
-
-def _text_of(node: lxml_html.HtmlElement) -> str:
-    parts: list[str] = [node.text or ""]
-    # Depth first, without recursion: a post may nest thousands of elements deep.
-    # Each entry is (element, whether its children are done and only its tail is left).
-    stack = [(child, False) for child in reversed(node)]
-    while stack:
-        el, done = stack.pop()
-        if done:
-            parts.append(el.tail or "")
-            continue
-        tag = el.tag if isinstance(el.tag, str) else ""
-        if tag == "i" and "emoji" in (el.get("class") or "").split():
-            inner = el.text_content()
-            parts.append(inner if inner.strip() else _emoji_from_image(el.get("style") or ""))
-            parts.append(el.tail or "")
-            continue
-        if tag == "br":
-            parts.append("\n")
-        elif el.text and tag:
-            parts.append(el.text)
-        stack.append((el, True))
-        if tag:
-            stack.extend((child, False) for child in reversed(el))
-    text = "".join(parts).replace("\r\n", "\n").replace("\xa0", " ")
-    return "\n".join(line.rstrip() for line in text.split("\n")).strip()
-
-
 def _iso(raw: str | None) -> str | None:
     if not raw:
         return None
@@ -140,20 +103,6 @@ def _iso(raw: str | None) -> str | None:
         return datetime.fromisoformat(raw.strip().replace("Z", "+00:00")).isoformat()
     except ValueError:
         return None
-
-
-def _absolute(page_url: str, href: str) -> str | None:
-    """The http(s) URL `href` leads to, or None: a `javascript:`, `data:` or other link is
-    not kept as one (the text around it stays in the post)."""
-    try:
-        return web_url(urljoin(page_url, href.strip()))
-    except ValueError:  # garbled markup, e.g. "http://[broken"
-        return None
-
-
-def _first(node: lxml_html.HtmlElement, xpath: str) -> lxml_html.HtmlElement | None:
-    found = node.xpath(xpath)
-    return found[0] if found else None
 
 
 def _parse_message(msg: lxml_html.HtmlElement, page_url: str, captured_at: str) -> Post | None:
@@ -174,36 +123,34 @@ def _parse_message(msg: lxml_html.HtmlElement, page_url: str, captured_at: str) 
         raise _Unreadable(f"message {_short(data_post)!r}: id out of range (1 to {MAX_INTEGER}) ({page_url})")
     channel = channel.lower()
 
-    text_node = _first(
+    text_node = first(
         msg,
-        f".//div[{_has_class('tgme_widget_message_text')} and not({_has_class('js-message_reply_text')})"
-        f" and not(ancestor::a[{_has_class('tgme_widget_message_reply')}])]",
+        f".//div[{has_class('tgme_widget_message_text')} and not({has_class('js-message_reply_text')})"
+        f" and not(ancestor::a[{has_class('tgme_widget_message_reply')}])]",
     )
-    text = _text_of(text_node) if text_node is not None else ""
+    text = text_of(text_node) if text_node is not None else ""
     links: list[str] = []
     if text_node is not None:
         for a in text_node.xpath(".//a[@href]"):
-            href = _absolute(page_url, a.get("href"))
+            href = absolute(page_url, a.get("href"))
             if href and href.startswith(("http://", "https://")) and "?q=" not in href and href not in links:
                 links.append(href)
-    preview = _first(msg, f".//a[{_has_class('tgme_widget_message_link_preview')}]/@href")
-    if preview is not None and (url := _absolute(page_url, str(preview))) and url not in links:
+    preview = first(msg, f".//a[{has_class('tgme_widget_message_link_preview')}]/@href")
+    if preview is not None and (url := absolute(page_url, str(preview))) and url not in links:
         links.append(url)
 
-    media: list[str] = []
-    for wrap in msg.xpath(f".//*[{_has_class('tgme_widget_message_photo_wrap')}]"):
-        found = _BG_URL.search(wrap.get("style") or "")
-        if found and (url := _absolute(page_url, found.group(1))):
-            media.append(url)
-    for src in msg.xpath(".//video/@src"):
-        if url := _absolute(page_url, str(src)):
-            media.append(url)
+    attachments, partial = attachments_of(msg, page_url)
 
-    date = _first(msg, f".//a[{_has_class('tgme_widget_message_date')}]/time/@datetime")
-    views = _first(msg, f".//*[{_has_class('tgme_widget_message_views')}]")
-    forwarded = _first(msg, f".//*[{_has_class('tgme_widget_message_forwarded_from')}]//a/@href")
-    reply = _first(msg, f".//a[{_has_class('tgme_widget_message_reply')}]/@href")
-    meta = _first(msg, f".//*[{_has_class('tgme_widget_message_meta')}]")
+    date = first(msg, f".//a[{has_class('tgme_widget_message_date')}]/time/@datetime")
+    views = first(msg, f".//*[{has_class('tgme_widget_message_views')}]")
+    forward = first(msg, f".//*[{has_class('tgme_widget_message_forwarded_from')}]")
+    # A forward's author with a public link is an <a>; one without is a <span>.
+    forwarded = first(forward, ".//a/@href") if forward is not None else None
+    forwarded_name = (
+        words(forward, "tgme_widget_message_forwarded_from_name") if forward is not None else None
+    )
+    reply = first(msg, f".//a[{has_class('tgme_widget_message_reply')}]/@href")
+    meta = first(msg, f".//*[{has_class('tgme_widget_message_meta')}]")
     edited = meta is not None and "edited" in meta.text_content().lower()
 
     return Post(
@@ -214,11 +161,14 @@ def _parse_message(msg: lxml_html.HtmlElement, page_url: str, captured_at: str) 
         text=text,
         published_at=_iso(str(date)) if date is not None else None,
         views=parse_views(views.text_content()) if views is not None else None,
-        forwarded_from=_absolute(page_url, str(forwarded)) if forwarded is not None else None,
-        reply_to=_absolute(page_url, str(reply)) if reply is not None else None,
+        forwarded_from=absolute(page_url, str(forwarded)) if forwarded is not None else None,
+        reply_to=absolute(page_url, str(reply)) if reply is not None else None,
         edited=edited,
-        media=media,
+        media=media_urls(attachments),
         links=links,
+        attachments=attachments,
+        partial=partial,
+        forwarded_from_name=forwarded_name,
         payload_sha256=hashlib.sha256(lxml_html.tostring(msg)).hexdigest(),
         captured_at=captured_at,
     )
@@ -326,11 +276,11 @@ def parse_page(
         raise MarkupChangedError(f"Telegram preview page is empty ({page_url})")
     root = _document(body, page_url)
 
-    messages = root.xpath(f"//div[{_has_class('tgme_widget_message')}]")
-    info = _first(root, f"//*[{_has_class('tgme_channel_info')}]")
-    more = root.xpath(f"//a[{_has_class('tme_messages_more')}][@data-before]/@data-before")
+    messages = root.xpath(f"//div[{has_class('tgme_widget_message')}]")
+    info = first(root, f"//*[{has_class('tgme_channel_info')}]")
+    more = root.xpath(f"//a[{has_class('tme_messages_more')}][@data-before]/@data-before")
     if not messages and info is None and not more:
-        if root.xpath(f"//*[{_has_class('tgme_page')}]"):
+        if root.xpath(f"//*[{has_class('tgme_page')}]"):
             raise SourceUnavailableError(f"channel has no public preview ({page_url})")
         raise MarkupChangedError(
             f"Telegram preview markup changed: no messages and no channel header ({page_url})"
@@ -346,7 +296,7 @@ def parse_page(
             continue
         if post is not None:
             posts.append(post)
-    title_node = _first(root, f"//*[{_has_class('tgme_channel_info_header_title')}]")
+    title_node = first(root, f"//*[{has_class('tgme_channel_info_header_title')}]")
     before = next((b for v in more if (b := _integer(str(v)))), None)
     channel = posts[0].channel if posts else None
     return PreviewPage(

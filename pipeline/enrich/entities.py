@@ -160,6 +160,27 @@ def phones_in(text: str, lang: str | None = None) -> list[str]:
     return found
 
 
+# OCR misreads a number's leading "+" as 1, 4, *, #, t or ł, and W as VV.
+_MISREAD_PLUS = re.compile(r"(?<![\w+])[14*#tł]\s?(?P<number>[1-9]\d{0,3}(?:[\s.-]?\d{2,4}){2,4})(?!\d)")
+
+
+def repair_ocr_text(text: str) -> str:
+    """Text read in an image, with the misreadings that hide contacts undone: a number
+    whose first character was a misread "+" gets it back when the digits after it form a
+    valid international number (phonenumbers' check keeps chance digit runs as they were)."""
+    text = re.sub(r"VV(?=[a-z])", "W", text)
+
+    def plus(match: re.Match[str]) -> str:
+        number = match.group("number")
+        try:
+            valid = phonenumbers.is_valid_number(phonenumbers.parse("+" + re.sub(r"\D", "", number)))
+        except phonenumbers.NumberParseException:
+            valid = False
+        return "+" + number if valid else match.group(0)
+
+    return _MISREAD_PLUS.sub(plus, text)
+
+
 def extract(text: str, lang: str | None = None, cues: list[CueMatch] | None = None) -> Entities:
     clean = normalize(text)
     lowered = fold(clean)

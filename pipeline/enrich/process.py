@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from pipeline.enrich.entities import extract
 from pipeline.enrich.reposts import RepostIndex
+from pipeline.media.pdq import DEFAULT_DISTANCE
+from vigie.records import Attachment, readable_text
 from vigie.store import DECIDED, Store, analysis, utcnow
+from vigie.store import media as stored_media
 from vigie.store.posts import minimise_post
 
 if TYPE_CHECKING:
@@ -37,6 +40,28 @@ class ProcessReport:
         return {k: dict(v) if isinstance(v, Counter) else v for k, v in self.__dict__.items()}
 
 
+def readable(row: dict[str, Any]) -> str:
+    """A stored post's text with its attachments' words (poll, document name)."""
+    attachments = []
+    for item in json.loads(row.get("attachments") or "[]"):
+        try:
+            attachments.append(Attachment.from_json(item))
+        except (TypeError, ValueError):  # a type a newer crawler knows: its words are not ours to read
+            continue
+    return readable_text(row["text"], attachments)
+
+
+def with_images(text: Prediction, image: Prediction) -> Prediction:
+    """The post's prediction from its two channels: the more advert-like one decides; the
+    language stays the text's unless the text says nothing; cues from both, the image's marked."""
+    image_cues = [{**cue, "source": "image"} for cue in image.cues]
+    if image.score <= text.score:
+        return replace(text, cues=text.cues + image_cues)
+    lang = text.lang if text.lang != "und" else image.lang
+    confidence = text.lang_confidence if text.lang != "und" else image.lang_confidence
+    return replace(image, lang=lang, lang_confidence=confidence, cues=image_cues + text.cues, stage="image")
+
+
 def model_id(clf: AdvertClassifier) -> str:
     return str(clf.meta.get("fingerprint") or clf.meta.get("trained_at"))
 
@@ -48,14 +73,27 @@ def _save(
     pred: Prediction,
     current_model: str,
     keep_text: bool,
+    image_score: float | None = None,
 ) -> str | None:
     # Adverts and the review band keep their text, entities and clusters for the analysts. An
     # analyst's decision outlives a new model's score: a confirmed or referred post is never
     # minimised, and stays flagged (in the review band) even if it now scores low.
     decided = row["referral_status"] in DECIDED
     flagged = pred.decision in ("advert", "review") or decided
-    entities = extract(row["text"], pred.lang) if row["text"] else None
-    cluster = reposts.assign(row["key"], row["text"]) if flagged else None
+    text, ocr = readable(row), (row.get("ocr_text") or "").strip()
+    entities = extract("\n".join(filter(None, [text, ocr])), pred.lang) if (text or ocr) else None
+    if entities is not None and ocr:
+        in_image = extract(ocr, pred.lang)  # what the images say, for the notice's explanation
+        image = {
+            "contacts": in_image.contacts,
+            "prices": in_image.to_json()["prices"],
+            "places": in_image.places,
+        }
+    cluster = (
+        reposts.assign(row["key"], "\n".join(filter(None, [text, ocr])), row.get("pdq") or [])
+        if flagged
+        else None
+    )
     analysis.save_analysis(
         store,
         {
@@ -68,7 +106,11 @@ def _save(
             "is_advert": int(pred.is_advert),
             "needs_review": int(pred.decision == "review" or (decided and not pred.is_advert)),
             "cues": json.dumps(pred.cues, ensure_ascii=False),
-            "entities": json.dumps(entities.to_json() if entities and flagged else {}, ensure_ascii=False),
+            "entities": json.dumps(
+                {**entities.to_json(), **({"image": image} if ocr else {})} if entities and flagged else {},
+                ensure_ascii=False,
+            ),
+            "image_score": image_score,
             "cluster_id": cluster,
             "processed_at": utcnow(),
         },
@@ -90,24 +132,36 @@ def process(
     batch_size: int = 64,
     keep_text: bool = False,
     progress: Callable[[int], None] | None = None,
+    pdq_distance: int = DEFAULT_DISTANCE,
 ) -> ProcessReport:
     from classifier.model import Prediction
 
     report = ProcessReport()
     current = model_id(clf)
-    reposts = RepostIndex(store)
+    reposts = RepostIndex(store, pdq_distance)
     while True:
         rows = analysis.pending_posts(store, current, batch_size)
         if not rows:
             return report
-        texts = [row["text"] for row in rows]
+        texts = [readable(row) for row in rows]
         scored = [i for i, t in enumerate(texts) if t.strip()]
         predictions = dict(zip(scored, clf.predict([texts[i] for i in scored]), strict=True))
+        # The text read in images is a channel of its own: scored apart, so a caption-only
+        # post ("DM 📩") is judged by its flyer, and a flyer's OCR noise never dilutes a caption.
+        pictured = [i for i, row in enumerate(rows) if (row.get("ocr_text") or "").strip()]
+        in_images = dict(zip(pictured, clf.predict([rows[i]["ocr_text"] for i in pictured]), strict=True))
+        hashes = stored_media.image_hashes(store, [rows[i]["key"] for i in pictured])
         empty = Prediction("und", 0.0, 0.0, False, [])
         with store.transaction():
             for i, row in enumerate(rows):
                 pred = predictions.get(i, empty)
-                outcome = _save(store, reposts, row, pred, current, keep_text)
+                image_pred = in_images.get(i)
+                if image_pred is not None:
+                    pred = with_images(pred, image_pred)
+                row = {**row, "pdq": hashes.get(row["key"], [])}
+                outcome = _save(
+                    store, reposts, row, pred, current, keep_text, image_pred.score if image_pred else None
+                )
                 source = f"{row['platform']}:{row['channel']}"
                 report.processed += 1
                 report.by_source[source] += 1

@@ -18,6 +18,7 @@ from pipeline.index.template import EUR_PER_UNIT, LANGUAGE_FIELDS, index_for
 from vigie.config import ElasticsearchConfig
 from vigie.sanitize import strip_controls, web_url_or_path
 from vigie.store import DECIDED, Store, outbox
+from vigie.store import media as stored_media
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -36,8 +37,15 @@ def _places() -> dict[str, dict[str, Any]]:
     return {p["id"]: p for p in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("places", [])}
 
 
-def build_doc(row: Mapping[str, Any], places: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def build_doc(
+    row: Mapping[str, Any], places: dict[str, dict[str, Any]], media: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The index document of an analysed post; `media`: its attachments' outcomes and files."""
+    from pipeline.media.pdq import segments
+
     entities = json.loads(row["entities"] or "{}")
+    files = [m for m in media or [] if m["status"] == "fetched" and m["sha256"]]
+    pdqs = list(dict.fromkeys(m["pdq"] for m in files if m.get("pdq")))
     cues = json.loads(row["cues"] or "[]")
     prices = entities.get("prices") or []
     first = prices[0] if prices else None
@@ -69,6 +77,17 @@ def build_doc(row: Mapping[str, Any], places: dict[str, dict[str, Any]]) -> dict
         "forwarded_from": row["forwarded_from"],
         "reply_to": web_url_or_path(row["reply_to"]),
         "edited": bool(row["edited"]),
+        "partial": bool(row.get("partial")),
+        "forwarded_from_name": row.get("forwarded_from_name"),
+        "attachment_types": sorted(
+            {a.get("type", "") for a in json.loads(row.get("attachments") or "[]")} - {""}
+        ),
+        "ocr_text": strip_controls(row.get("ocr_text") or "") or None,
+        "image_score": row.get("image_score"),
+        "image_contacts": (entities.get("image") or {}).get("contacts", []),
+        "media_sha256": list(dict.fromkeys(m["sha256"] for m in files)),
+        "pdq": pdqs,
+        "pdq_segments": sorted({s for pdq in pdqs for s in segments(pdq)}),
         # Link fields hold links only, whatever an older crawler stored.
         "media": [m for m in json.loads(row["media"]) if web_url_or_path(str(m))],
         "links": [u for u in json.loads(row["links"]) if web_url_or_path(str(u))],
@@ -134,7 +153,9 @@ def _actions_to_send(store: Store, config: ElasticsearchConfig) -> Iterator[tupl
     """(doc hash or '', bulk action) for every flagged post whose indexed copy is out of date,
     and a delete for every indexed post that is no longer flagged."""
     places = _places()
-    for row in outbox.index_candidates(store):
+    candidates = list(outbox.index_candidates(store))
+    media = stored_media.media_of(store, [row["key"] for row in candidates])
+    for row in candidates:
         # The month a post is filed under never changes: its date, else when it was first seen.
         index = index_for(config, row["published_at"] or row["first_seen"])
         # Sure adverts, and posts of the review band once an analyst confirmed them.
@@ -144,7 +165,7 @@ def _actions_to_send(store: Store, config: ElasticsearchConfig) -> Iterator[tupl
                 continue
             yield "", {"_op_type": "delete", "_index": index, "_id": row["key"]}
             continue
-        doc = build_doc(row, places)
+        doc = build_doc(row, places, media.get(row["key"]))
         digest = doc_hash(doc)
         if digest == row["indexed_sha256"]:
             continue

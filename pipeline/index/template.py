@@ -127,7 +127,18 @@ def mapping(analyzers: dict[str, str] | None = None) -> dict[str, Any]:
             "forwarded_from": keyword,
             "reply_to": keyword,
             "edited": {"type": "boolean"},
+            "partial": {"type": "boolean"},
+            "forwarded_from_name": keyword,
+            "attachment_types": keyword,
             "media": keyword,
+            # What the images say and hold: OCR text, files by SHA-256, PDQ hashes (whole, and
+            # in 16 segments of 16 bits: a hash within 15 bits of another shares a segment).
+            "ocr_text": {"type": "text"},
+            "image_score": {"type": "float"},
+            "image_contacts": keyword,
+            "media_sha256": keyword,
+            "pdq": keyword,
+            "pdq_segments": keyword,
             "links": keyword,
             "cues": keyword,
             "cue_texts": keyword,

@@ -3,9 +3,7 @@ notices, with the evidence frozen at export."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -14,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.refer import ReferralError
+from pipeline.refer.spreadsheets import to_csv, write_xlsx
 from vigie.config import ReferralsConfig
-from vigie.sanitize import spreadsheet_cell
 from vigie.store import Store, cases, utcnow
+from vigie.store import media as stored_media
 
 PLATFORMS = ("telegram", "meta", "tiktok", "x", "youtube")
 FORMATS = ("csv", "xlsx", "json", "dsa")
@@ -111,6 +110,8 @@ def _explanation(
         parts.append(f"It promises success ({', '.join(entities['guarantees'][:3])}).")
     if entities["payment_terms"]:
         parts.append(f"It sets payment terms ({', '.join(entities['payment_terms'][:3])}).")
+    if entities.get("image"):
+        parts.append(f"Text read in its image(s): {'; '.join(entities['image'][:6])}.")
     if len(evidence) > 1:
         channels = sorted({e["channel"] for e in evidence})
         parts.append(
@@ -123,6 +124,7 @@ def _explanation(
 
 def _notices(store: Store, platform: str, config: ReferralsConfig, batch_id: str) -> list[dict[str, Any]]:
     rows = cases.confirmed_for(store, platform)
+    media = stored_media.media_of(store, [r["post_key"] for r in rows])
     groups: dict[str, list[Any]] = {}
     for r in rows:
         groups.setdefault(r["cluster_id"] or r["post_key"], []).append(r)
@@ -136,6 +138,7 @@ def _notices(store: Store, platform: str, config: ReferralsConfig, batch_id: str
             "guarantees": [],
             "payment_terms": [],
             "transport": [],
+            "image": [],
         }
         evidence = []
         for r in items:
@@ -145,6 +148,8 @@ def _notices(store: Store, platform: str, config: ReferralsConfig, batch_id: str
             merged["prices"] += [p["text"] for p in e.get("prices", [])]
             for key in ("contacts", "guarantees", "payment_terms", "transport"):
                 merged[key] += e.get(key, [])
+            pictured = e.get("image") or {}
+            merged["image"] += [p["text"] for p in pictured.get("prices", [])] + pictured.get("contacts", [])
             evidence.append(
                 {
                     "url": r["url"],
@@ -158,6 +163,20 @@ def _notices(store: Store, platform: str, config: ReferralsConfig, batch_id: str
                     "classifier_score": r["score"],
                     "language": r["lang"],
                     "post_key": r["post_key"],
+                    # Each file as captured: SHA-256 of its bytes, PDQ hash of an image.
+                    "media": [
+                        {
+                            "type": m["type"],
+                            "url": m["url"],
+                            "status": m["status"],
+                            "sha256": m["sha256"],
+                            "content_type": m["content_type"],
+                            "pdq": m["pdq"],
+                            # False once retention deleted the file: its hash is all that is left.
+                            "held": bool(m["kept"]),
+                        }
+                        for m in media.get(r["post_key"], [])
+                    ],
                 }
             )
         merged = {k: list(dict.fromkeys(v)) for k, v in merged.items()}
@@ -181,6 +200,14 @@ def _notices(store: Store, platform: str, config: ReferralsConfig, batch_id: str
                 "",
                 "Evidence kept by the notifier (SHA-256 of the captured page, capture time):",
                 *[f"  - {e['url']}: {e['payload_sha256'] or 'n/a'} at {e['captured_at']}" for e in evidence],
+                *[
+                    f"  - {e['url']} {m['type']}: SHA-256 {m['sha256']}"
+                    + (f", PDQ {m['pdq']}" if m["pdq"] else "")
+                    + ("" if m["held"] else " (file no longer held)")
+                    for e in evidence
+                    for m in e["media"]
+                    if m["sha256"]
+                ],
                 "",
                 f"Notifier: {config.notifier_name}"
                 + (f", {config.organisation}" if config.organisation else ""),
@@ -219,81 +246,6 @@ def _notices(store: Store, platform: str, config: ReferralsConfig, batch_id: str
     return notices
 
 
-def _rows(notices: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    """A row per URL for the spreadsheet formats, every cell neutralised: contacts start
-    with `+` or `@`, and what follows is the poster's text (`@x; =HYPERLINK(...)`)."""
-    columns = [
-        "notice_id",
-        "platform",
-        "url",
-        "category",
-        "content_type",
-        "legal_basis",
-        "explanation",
-        "routes",
-        "prices",
-        "contacts",
-        "captured_at",
-        "payload_sha256",
-        "text_sha256",
-        "notifier_name",
-        "notifier_email",
-        "trusted_flagger",
-        "destination",
-    ]
-    rows = []
-    for n in notices:
-        for e in n["evidence"]:
-            row = {
-                "notice_id": n["notice_id"],
-                "platform": n["platform"],
-                "url": e["url"],
-                "category": n["category"],
-                "content_type": n["content_type"],
-                "legal_basis": n["legal_basis"],
-                "explanation": n["explanation"],
-                "routes": "; ".join(n["cues"]["routes"]),
-                "prices": "; ".join(n["cues"]["prices"]),
-                "contacts": "; ".join(n["cues"]["contacts"]),
-                "captured_at": e["captured_at"],
-                "payload_sha256": e["payload_sha256"],
-                "text_sha256": e["text_sha256"],
-                "notifier_name": n["notifier"]["name"],
-                "notifier_email": n["notifier"]["email"],
-                "trusted_flagger": n["trusted_flagger"],
-                "destination": n["destination"],
-            }
-            rows.append([spreadsheet_cell(row[c]) for c in columns])
-    return columns, rows
-
-
-def _csv(notices: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    columns, rows = _rows(notices)
-    writer = csv.writer(buffer)
-    writer.writerow(columns)
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-def _xlsx(notices: list[dict[str, Any]], path: Path) -> None:
-    from openpyxl import Workbook
-
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "notices"
-    columns, rows = _rows(notices)
-    sheet.append(columns)
-    for row in rows:
-        sheet.append(row)
-    for cells in sheet.iter_rows():
-        for cell in cells:
-            cell.data_type = "s"  # text, never a formula, whatever the value looks like
-    sheet.freeze_panes = "A2"
-    book.save(path)
-
-
 def _write(result: Export, target: Path, now: str) -> None:
     manifest = {
         "batch_id": result.batch_id,
@@ -306,10 +258,10 @@ def _write(result: Export, target: Path, now: str) -> None:
         result.files[-1].write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     elif result.format == "csv":
         result.files.append(target / "notices.csv")
-        result.files[-1].write_text(_csv(result.notices), encoding="utf-8")
+        result.files[-1].write_text(to_csv(result.notices), encoding="utf-8")
     elif result.format == "xlsx":
         result.files.append(target / "notices.xlsx")
-        _xlsx(result.notices, result.files[-1])
+        write_xlsx(result.notices, result.files[-1])
     else:
         for n in result.notices:
             path = target / f"{n['notice_id']}.txt"
@@ -373,10 +325,10 @@ def export(
         result.files[-1].write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     elif fmt == "csv":
         result.files.append(target / "notices.csv")
-        result.files[-1].write_text(_csv(result.notices), encoding="utf-8")
+        result.files[-1].write_text(to_csv(result.notices), encoding="utf-8")
     elif fmt == "xlsx":
         result.files.append(target / "notices.xlsx")
-        _xlsx(result.notices, result.files[-1])
+        write_xlsx(result.notices, result.files[-1])
     else:
         for n in result.notices:
             path = target / f"{n['notice_id']}.txt"

@@ -8,6 +8,7 @@ from typing import Any
 from pipeline.refer import ReferralError
 from pipeline.refer.notices import content_type
 from vigie.store import Store, cases, utcnow
+from vigie.store import media as stored_media
 
 
 def review_queue(store: Store, limit: int | None = 50, include_decided: bool = False) -> list[dict[str, Any]]:
@@ -15,6 +16,7 @@ def review_queue(store: Store, limit: int | None = 50, include_decided: bool = F
     review band (posts the classifier is unsure of), each by score, highest first. A cluster
     with any sure advert in it is in the advert band."""
     rows = cases.flagged_posts(store)
+    images = stored_media.image_hashes(store, [r["post_key"] for r in rows])
     groups: dict[str, dict[str, Any]] = {}
     for r in rows:
         if r["status"] and not include_decided:
@@ -28,7 +30,9 @@ def review_queue(store: Store, limit: int | None = 50, include_decided: bool = F
                 "contacts": set(),
                 "routes": set(),
                 "cues": set(),
-                "example": r["text"],
+                "pdq": [],
+                # A caption-only post ("DM 📩") is shown with what its image says.
+                "example": " ".join(filter(None, [r["text"], r["ocr_text"] and f"[image] {r['ocr_text']}"])),
                 "status": r["status"] or "new",
                 "band": "advert" if r["is_advert"] else "review",
             },
@@ -45,6 +49,7 @@ def review_queue(store: Store, limit: int | None = 50, include_decided: bool = F
                 "status": r["status"] or "new",
             }
         )
+        g["pdq"] += [h for h in images.get(r["post_key"], []) if h not in g["pdq"]]
         entities = json.loads(r["entities"] or "{}")
         g["contacts"] |= set(entities.get("contacts", []))
         if entities.get("origin") or entities.get("destination"):

@@ -185,7 +185,7 @@ def test_review_shows_post_text_literally(hostile_config):
     result = CliRunner().invoke(cli, ["--config", str(hostile_config), "review"])
     assert result.exit_code == 0, result.output
     # The last column, "example", as one string: the table wraps it over several lines.
-    rows = [line.split("│") for line in result.output.splitlines() if line.count("│") == 9]
+    rows = [line.split("│") for line in result.output.splitlines() if line.count("│") == 10]
     example = "".join(cells[-2].strip() for cells in rows)
     assert "[/b][link=javascript:alert(1)]book[/link]" in example  # text, not rich markup
     assert "\\u202egnp.exe" in example  # the override is shown, not obeyed

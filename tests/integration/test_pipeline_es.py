@@ -102,6 +102,18 @@ def test_sample_channels_are_classified_well(demo_store):
     fp = sum(1 for k, y in truth.items() if y == 0 and got[k] == 1)
     fn = sum(1 for k, y in truth.items() if y == 1 and got[k] == 0)
     assert tp / (tp + fp) >= 0.9 and tp / (tp + fn) >= 0.75, (tp, fp, fn)
+    # The channel whose adverts are pictures captioned "DM 📩": flagged from their images.
+    pictured = {k: y for k, y in truth.items() if k.startswith("telegram:vip_yacht_tickets:")}
+    assert pictured and all(got[k] == y for k, y in pictured.items()), {k: got[k] for k in pictured}
+    with Store(demo_store, read_only=True) as store:
+        phones = {
+            r[0]: json.loads(r[1]).get("image", {}).get("contacts", [])
+            for r in store.db.execute(
+                "SELECT post_key, entities FROM analysis WHERE post_key LIKE 'telegram:vip_yacht_tickets:%'"
+                " AND is_advert = 1"
+            )
+        }
+    assert all(phones.values()) and len(phones) == sum(pictured.values()), phones
 
 
 def test_reindexing_keeps_review_state(tmp_path, es_url, demo_store, shipped):
@@ -215,7 +227,8 @@ def test_spooled_updates_for_posts_no_longer_flagged_or_deleted_are_not_sent(tmp
         store.db.execute(
             "UPDATE analysis SET is_advert = 0, needs_review = 0 WHERE post_key = ?", (unflagged,)
         )
-        store.db.execute("DELETE FROM analysis WHERE post_key = ?", (deleted,))
+        for table in ("analysis", "signatures", "contacts", "post_media", "referrals"):
+            store.db.execute(f"DELETE FROM {table} WHERE post_key = ?", (deleted,))
         store.db.execute("DELETE FROM posts WHERE key = ?", (deleted,))
         again = sync(store, es, config)
         assert again.spooled == 0 and spooled(store) == []

@@ -288,11 +288,11 @@ def test_sqlite_is_in_wal_mode_and_keeps_its_schema_number(tmp_path):
     with Store(tmp_path / "vigie.db") as store:
         assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-        assert store.db.execute("PRAGMA user_version").fetchone()[0] == 4  # what older releases read
-        assert head() == "0004"
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == 5  # what older releases read
+        assert head() == "0005"
 
 
-@pytest.mark.parametrize("name", ["schema1.db", "schema3.db", "schema4.db"])
+@pytest.mark.parametrize("name", ["schema1.db", "schema3.db", "schema4.db", "release-0004.db"])
 def test_a_store_of_an_earlier_release_is_upgraded_with_nothing_lost(tmp_path, name):
     """tests/data/store/schemaN.db were written by the release whose store numbered its
     schema N in `PRAGMA user_version` (before Alembic)."""
@@ -301,7 +301,7 @@ def test_a_store_of_an_earlier_release_is_upgraded_with_nothing_lost(tmp_path, n
     before = sqlite_rows(path)
     with Store(path) as store:
         assert legacy_differences(store) == []
-        assert store.db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0004",)]
+        assert store.db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0005",)]
         keys = [p["key"] for p in store.posts()]
     after = sqlite_rows(path)
     for table, rows in before.items():
@@ -310,6 +310,32 @@ def test_a_store_of_an_earlier_release_is_upgraded_with_nothing_lost(tmp_path, n
     assert len(keys) == len(before["posts"]) and len(keys) >= 2
     with Store(path) as store:  # opening an upgraded store changes nothing
         assert sqlite_rows(path) == after
+
+
+def test_a_store_of_the_previous_release_upgrades_and_re_crawls_without_losing_its_cases(tmp_path):
+    """release-0004.db: written by the release before attachments (Alembic revision 0004)."""
+    from vigie.records import Attachment
+    from vigie.store import media
+
+    path = tmp_path / "vigie.db"
+    shutil.copy(DATA / "release-0004.db", path)
+    with Store(path) as store:
+        assert [p["attachments"] for p in store.posts()] == ["[]"] * 3
+        assert len(cases.confirmed_for(store, "telegram")) == 1
+        assert media.count_pending_media(store) == 0  # nothing is fetched for posts never re-crawled
+        # The next crawl sees the photos as attachments: new information, so the post is updated
+        # and its media are fetched; the analyst's confirmation stays.
+        again = post(1, channel="boats_izmir", text="Yacht Izmir → Italy 4500€ WhatsApp +90 532 000 0001")
+        again.url, again.published_at, again.views = (
+            "https://t.me/boats_izmir/1",
+            "2026-09-01T10:00:00+00:00",
+            101,
+        )
+        again.media = ["https://cdn4.telesco.pe/file/p1.jpg"]
+        again.attachments = [Attachment("photo", "https://cdn4.telesco.pe/file/p1.jpg")]
+        assert store.upsert_posts([again])["updated"] == 1
+        assert media.count_pending_media(store) == 1
+        assert len(cases.confirmed_for(store, "telegram")) == 1
 
 
 def test_everything_a_schema_4_store_held_reads_back(tmp_path):
@@ -632,7 +658,7 @@ def test_an_export_that_cannot_write_leaves_everything_confirmed(store, tmp_path
     def full_disk(*_: Any) -> str:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(notices, "_csv", full_disk)
+    monkeypatch.setattr(notices, "to_csv", full_disk)
     with pytest.raises(OSError, match="No space"):
         notices.export(store, REFERRALS, "telegram", "csv", tmp_path / "out")
     assert len(cases.confirmed_for(store, "telegram")) == 3
@@ -665,3 +691,129 @@ def test_the_vector_cache_keeps_vectors_across_opens(tmp_path):
     found = cache.find(keys)
     cache.close()
     assert len(found) == 1100 and found["k0"] == b"newer" and found["k1099"] == b"k1099" * 4
+
+
+# -- media ------------------------------------------------------------------------------
+
+
+def _photo_post(i: int, url: str | None = "https://cdn.example/1.jpg", text: str = "DM 📩") -> Post:
+    from vigie.records import Attachment
+
+    return post(
+        i, text=text, attachments=[Attachment("photo", url=url), Attachment("poll", question="Which?")]
+    )
+
+
+def _analysed(store: Store, key: str, flagged: bool) -> None:
+    analysis.save_analysis(
+        store,
+        {
+            "post_key": key,
+            "content_sha256": "c",
+            "model_id": "m",
+            "lang": "en",
+            "lang_confidence": 0.9,
+            "score": 0.9 if flagged else 0.1,
+            "is_advert": int(flagged),
+            "needs_review": 0,
+            "cues": "[]",
+            "entities": "{}",
+            "cluster_id": "cl-1" if flagged else None,
+            "processed_at": "now",
+        },
+    )
+
+
+def test_a_post_with_media_waits_for_them_before_classification(store):
+    from vigie.store import media
+
+    store.upsert_posts([_photo_post(1), post(2), _photo_post(3, url=None)])
+    # Post 3's only photo has no URL: nothing to fetch, nothing to wait for.
+    assert [r["key"] for r in media.pending_media(store, 10, "9999")] == ["telegram:chan:1"]
+    assert [r["key"] for r in analysis.pending_posts(store, "m", 10)] == [
+        "telegram:chan:2",
+        "telegram:chan:3",
+    ]
+    found = media.MediaFile(
+        "ab" * 32, "image/jpeg", 1234, 800, 600, "f" * 64, 90, "Izmir → Italy 8000€", "eng", 0.8
+    )
+    outcome = media.AttachmentOutcome(0, "photo", "https://cdn.example/1.jpg", "fetched", sha256=found.sha256)
+    media.save_post_media(store, "telegram:chan:1", [outcome], [found], found.ocr_text)
+    assert media.count_pending_media(store) == 0
+    pending = {r["key"]: r for r in analysis.pending_posts(store, "m", 10)}
+    assert pending["telegram:chan:1"]["ocr_text"] == "Izmir → Italy 8000€"
+    (row,) = media.media_of(store, ["telegram:chan:1"])["telegram:chan:1"]
+    assert (row["status"], row["pdq"], row["width"], row["kept"]) == ("fetched", "f" * 64, 800, 1)
+    stored = store.db.execute("SELECT attachments FROM posts WHERE key = 'telegram:chan:1'").fetchone()[0]
+    assert json.loads(stored)[1] == {"type": "poll", "question": "Which?"}
+    # The same post crawled again unchanged does not fetch again; edited, it does.
+    store.upsert_posts([_photo_post(1)])
+    assert media.count_pending_media(store) == 0
+    store.upsert_posts([_photo_post(1, text="DM 📩 new prices")])
+    assert media.count_pending_media(store) == 1
+    # What was read in the old version goes with it.
+    assert media.media_of(store, ["telegram:chan:1"]) == {}
+    assert store.db.execute("SELECT ocr_text FROM posts WHERE key = 'telegram:chan:1'").fetchone()[0] is None
+    # A failed run leaves it pending, not for this run again, with one more attempt counted.
+    media.try_again_later(store, "telegram:chan:1", failed=True)
+    assert media.pending_media(store, 10, "2000-01-01") == []
+    (again,) = media.pending_media(store, 10, "9999")
+    assert again["media_attempts"] == 1
+
+
+def test_posts_stored_before_attachments_keep_their_content_hash(store):
+    from vigie.store.posts import content_sha256
+
+    row = {"url": "u", "text": "t", "published_at": None, "forwarded_from": None, "reply_to": None,
+           "edited": 0, "media": "[]", "links": "[]"}  # fmt: skip
+    before = content_sha256(row)
+    assert content_sha256({**row, "attachments": "[]", "partial": 0, "forwarded_from_name": None}) == before
+    assert content_sha256({**row, "partial": 1}) != before
+
+
+def test_media_of_unflagged_posts_are_released_and_referred_ones_kept(store):
+    from vigie.store import media
+
+    store.upsert_posts([_photo_post(1), _photo_post(2), _photo_post(3)])
+    for i, sha in ((1, "a" * 64), (2, "b" * 64), (3, "c" * 64)):
+        file = media.MediaFile(sha, "image/png", 10)
+        done = media.AttachmentOutcome(0, "photo", f"https://cdn.example/{i}.png", "fetched", sha256=sha)
+        media.save_post_media(store, f"telegram:chan:{i}", [done], [file], None)
+    assert media.unreferenced_files(store, keep_unflagged=False) == []  # not classified yet
+    _analysed(store, "telegram:chan:1", flagged=True)
+    _analysed(store, "telegram:chan:2", flagged=False)
+    assert media.unreferenced_files(store, keep_unflagged=False) == ["b" * 64]
+    assert media.unreferenced_files(store, keep_unflagged=True) == []
+    decide(store, "telegram:chan:1", "confirmed", "offer", "ana")
+    # Retention: everything is older than tomorrow, but a referred post's file stays.
+    assert sorted(media.expired_files(store, "9999")) == ["b" * 64, "c" * 64]
+    media.mark_deleted(store, ["b" * 64])
+    assert media.unreferenced_files(store, keep_unflagged=False) == []
+    assert media.known_file(store, "b" * 64) is None and media.known_file(store, "a" * 64) is not None
+    minimise_post(store, "telegram:chan:3")
+    assert media.media_of(store, ["telegram:chan:3"]) == {}
+    assert media.unreferenced_files(store, keep_unflagged=True) == ["c" * 64]
+    # An analyst's rejection releases a flagged post's file like an unflagged one's.
+    decide(store, "telegram:chan:1", "rejected", "a news photo", "ana")
+    assert "a" * 64 in media.unreferenced_files(store, keep_unflagged=False)
+
+
+def test_deleted_files_keep_no_text_and_a_file_fetched_again_starts_its_retention_anew(store):
+    from vigie.store import media
+
+    store.upsert_posts([_photo_post(1), _photo_post(2)])
+    sha = "d" * 64
+    file = media.MediaFile(
+        sha, "image/png", 10, pdq="e" * 64, pdq_quality=90, ocr_text="Name: A. B., born 1990"
+    )
+    done = media.AttachmentOutcome(0, "photo", "https://cdn.example/1.png", "fetched", sha256=sha)
+    media.save_post_media(store, "telegram:chan:1", [done], [file], file.ocr_text)
+    store.db.execute("UPDATE media_files SET first_seen = '2020-01-01T00:00:00+00:00'")
+    assert media.expired_files(store, "2021-01-01") == [sha]
+    media.mark_deleted(store, [sha])
+    row = store.db.execute("SELECT kept, ocr_text, pdq FROM media_files").fetchone()
+    assert (row[0], row[1], row[2]) == (0, None, None)
+    # The same flyer reposted today: stored again, and its retention counts from today.
+    media.save_post_media(store, "telegram:chan:2", [done], [file], file.ocr_text)
+    assert media.expired_files(store, "2021-01-01") == []
+    assert media.known_file(store, sha) is not None

@@ -24,8 +24,9 @@ from classifier.normalize import normalize
 from crawlers.pipelines import clean_text
 from crawlers.telegram.preview import parse_page
 from pipeline.enrich.entities import extract
-from pipeline.refer.notices import _csv, export
+from pipeline.refer.notices import export
 from pipeline.refer.review import decide
+from pipeline.refer.spreadsheets import to_csv
 from tests.support.hostile import HANDLE_FORMULA, PHONE, UNSAFE_FOR_TERMINAL, fill_store
 from vigie.cli.main import cli
 from vigie.config import ReferralsConfig
@@ -225,7 +226,7 @@ def test_store_commands_and_exports_of_hostile_posts(texts, cleaned):
             for key in flagged:
                 decide(store, key, "confirmed", "offer", "ana")
             preview = export(store, NOTIFIER, "telegram", "xlsx", root / "out", dry_run=True)
-            rows = list(csv.reader(io.StringIO(_csv(preview.notices))))
+            rows = list(csv.reader(io.StringIO(to_csv(preview.notices))))
             _assert_cells([value for row in rows for value in row])
             result = runner.invoke(
                 cli, ["--config", str(config), "referrals", "export", "--platform", "telegram", "--dry-run"]

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import random
+import urllib.error
+import urllib.request
+from typing import Any
 
 import pytest
 
-from crawlers.telegram.mirror import render_page
+from crawlers.telegram.attachments import parse_duration, parse_size
+from crawlers.telegram.mirror import Mirror, render_page
 from crawlers.telegram.preview import parse_page, parse_views
 from tests.conftest import DATA, make_channel
 from vigie.errors import MarkupChangedError, SourceUnavailableError, VigieError
@@ -155,3 +159,282 @@ def test_mirror_pages_round_trip_every_field():
         assert len(post.media) == source["photos"] + int(source["video"])
         assert post.links == ["https://t.me/roundtrip", f"https://example.com/roundtrip/{source['id']}"]
         assert post.published_at == source["date"]
+
+
+# -- every post type, from a saved page in Telegram's markup -------------------------------
+
+TYPES_URL = "https://t.me/s/kargo_yolu"
+
+
+@pytest.fixture(scope="module")
+def types_page():
+    return parse_page((DATA / "telegram" / "post_types.html").read_bytes(), TYPES_URL)
+
+
+def only(page, post_id):
+    [attachment] = by_id(page, post_id).attachments
+    return attachment.to_json()
+
+
+def test_every_message_of_the_page_is_a_post(types_page):
+    ids = [p.post_id for p in types_page.posts]
+    assert ids == [2001, 2002, 2003, 2004, 2005, 2006, 2007, 2008, 2009, 2010, 2011, 2014, 2015, 2016, 2017]
+    # Fallbacks that show only when a player or sticker fails are not withheld content.
+    assert [p.post_id for p in types_page.posts if p.partial] == [2014]
+
+
+@pytest.mark.parametrize(
+    ("post_id", "expected"),
+    [
+        (
+            2001,
+            {
+                "type": "poll",
+                "question": "Hangi rota? Which route this week?",
+                "options": ["Bodrum → Kos", "İzmir → Sakız 🚤"],
+            },
+        ),
+        (2002, {"type": "sticker", "url": "https://cdn4.telesco.pe/file/sticker_2002.webp?token=st1"}),
+        (
+            2003,
+            {
+                "type": "sticker",
+                "url": "https://cdn4.telesco.pe/file/sticker_2003.tgs",
+                "thumbnail_url": "https://cdn4.telesco.pe/file/sticker_2003_thumb.webp",
+            },
+        ),
+        (
+            2004,
+            {"type": "voice", "url": "https://cdn4.telesco.pe/file/voice_2004.ogg?token=vo1", "duration": 35},
+        ),
+        (2005, {"type": "document", "name": "fiyat_listesi_ekim.pdf", "size": round(1.2 * 1024**2)}),
+        (2006, {"type": "audio", "title": "Yol Türküsü – Kaptan Ali"}),
+        (
+            2007,
+            {
+                "type": "round_video",
+                "url": "https://cdn4.telesco.pe/file/round_2007.mp4?token=rv1",
+                "duration": 12,
+                "thumbnail_url": "https://cdn4.telesco.pe/file/round_2007_thumb.jpg",
+            },
+        ),
+        (
+            2008,
+            {
+                "type": "location",
+                "url": "https://maps.google.com/maps?q=37.034410,27.430500&ll=37.034410,27.430500&z=16",
+                "title": "37.034410,27.430500",
+                "thumbnail_url": "https://static-maps.yandex.ru/1.x/?l=map&ll=27.430500,37.034410&z=15"
+                "&size=600,300&scale=1.5&pt=27.430500,37.034410,comma&lang=en_US",
+            },
+        ),
+        (2009, {"type": "contact", "title": "Mehmet Kaptan", "name": "+90 532 000 44 55"}),
+        (
+            2010,
+            {
+                "type": "video",
+                "duration": 4 * 60 + 52,
+                "thumbnail_url": "https://cdn4.telesco.pe/file/thumb_2010.jpg",
+                "unavailable": "too_big",
+            },
+        ),
+        (
+            2017,
+            {
+                "type": "location",
+                "url": "https://foursquare.com/v/4c2b5a1b7ce3b7136d5d3c5e",
+                "title": "Bodrum Marina, Neyzen Tevfik Cd., Bodrum",
+                "thumbnail_url": "https://static-maps.yandex.ru/1.x/?l=map&ll=27.4241,37.0344&z=15",
+            },
+        ),
+    ],
+)
+def test_each_attachment_type(types_page, post_id, expected):
+    assert only(types_page, post_id) == expected
+
+
+def test_too_big_video_keeps_the_post_text_and_only_its_thumbnail(types_page):
+    post = by_id(types_page, 2010)
+    assert post.text == "Tekne videosu, yarın kalkış"
+    assert post.media == ["https://cdn4.telesco.pe/file/thumb_2010.jpg"]
+    assert post.partial is False
+
+
+def test_album_with_a_video_too_big_keeps_every_item_in_order(types_page):
+    album = by_id(types_page, 2011)
+    assert [(a.type, a.url, a.unavailable) for a in album.attachments] == [
+        ("photo", "https://cdn4.telesco.pe/file/album_2011_a.jpg", None),
+        ("video", "https://cdn4.telesco.pe/file/video_2012.mp4?token=gv1", None),
+        ("video", None, "too_big"),
+    ]
+    assert album.attachments[2].duration == 3725 and album.attachments[2].thumbnail_url.endswith(
+        "thumb_2013.jpg"
+    )
+    assert album.text == "Geçen haftaki yolculuk"  # the nested text div, whitespace collapsed
+    assert album.media == [
+        "https://cdn4.telesco.pe/file/album_2011_a.jpg",
+        "https://cdn4.telesco.pe/file/video_2012.mp4?token=gv1",
+        "https://cdn4.telesco.pe/file/thumb_2013.jpg",
+    ]
+
+
+def test_post_the_preview_withholds_is_partial(types_page):
+    post = by_id(types_page, 2014)
+    assert post.partial is True and post.text == "" and post.attachments == []
+
+
+def test_forward_without_a_public_link_keeps_the_name(types_page):
+    post = by_id(types_page, 2015)
+    assert post.forwarded_from is None and post.forwarded_from_name == "Hasan Usta"
+
+
+def test_forward_with_a_link_keeps_both(types_page):
+    post = by_id(types_page, 2016)
+    assert post.forwarded_from == "https://t.me/ege_transfer/310"
+    assert post.forwarded_from_name == "Ege Transfer"
+
+
+def test_source_line_breaks_and_indentation_collapse_like_a_browser(types_page):
+    # Only <br> breaks a line; the page source's newlines and runs of spaces are one space.
+    assert by_id(types_page, 2015).text == "Yer sınırlı, erken yazın\nWhatsApp: +90 532 000 44 55"
+
+
+def test_video_player_counted_once_with_its_link_preview(types_page):
+    post = by_id(types_page, 2016)
+    assert post.media == ["https://cdn4.telesco.pe/file/video_2016.mp4?token=v16"]  # two <video>s, one file
+    video, preview = post.attachments
+    assert (video.type, video.duration, video.thumbnail_url) == (
+        "video",
+        6,
+        "https://cdn4.telesco.pe/file/thumb_2016.jpg",
+    )
+    assert preview.to_json() == {
+        "type": "link_preview",
+        "url": "https://example.org/ferry-times",
+        "title": "Ferry timetable",
+        "thumbnail_url": "https://cdn4.telesco.pe/file/preview_2016.jpg",
+    }
+    assert "https://example.org/ferry-times" in post.links
+
+
+def test_existing_page_posts_carry_attachments(page):
+    assert [a.type for a in by_id(page, 1180).attachments] == ["photo"]
+    video = by_id(page, 1184).attachments
+    assert [(a.type, a.duration) for a in video] == [("video", 42)]  # the quoted reply adds nothing
+    assert [a.type for a in by_id(page, 1187).attachments] == ["link_preview"]
+    assert [a.type for a in by_id(page, 1188).attachments] == ["photo", "photo"]
+
+
+def test_a_too_big_notice_outside_a_player_is_still_a_video():
+    body = (
+        '<div class="tgme_widget_message js-widget_message" data-post="kargo_yolu/9">'
+        '<div class="message_media_not_supported_wrap"><div class="message_media_not_supported">'
+        '<div class="message_media_not_supported_label">Media is too big</div></div></div>'
+        '<div class="tgme_widget_message_text">bak</div></div>'
+    )
+    [post] = parse_page(body, TYPES_URL).posts
+    assert [a.to_json() for a in post.attachments] == [{"type": "video", "unavailable": "too_big"}]
+    assert post.partial is False and post.text == "bak"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1.2 MB", round(1.2 * 1024**2)),
+        ("113.9 KB", round(113.9 * 1024)),
+        ("512 B", 512),
+        ("4,5 GB", round(4.5 * 1024**3)),
+        ("4.5 MB · 5 Jan 2024", round(4.5 * 1024**2)),
+        ("Kaptan Ali", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_sizes(raw, expected):
+    assert parse_size(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("0:35", 35),
+        ("4:52", 292),
+        ("1:02:05", 3725),
+        (" 0:08\n ", 8),
+        ("0:61", None),
+        ("soon", None),
+        (None, None),
+    ],
+)
+def test_durations(raw, expected):
+    assert parse_duration(raw) == expected
+
+
+# -- the mirror renders the same types --------------------------------------------------------
+
+
+def test_mirror_renders_every_new_type_and_parses_back():
+    channel = make_channel("types_chan", [1, 2, 3, 4, 5, 6, 7, 8])
+    extra: dict[int, dict[str, Any]] = {
+        1: {"poll": {"question": "Which route?", "options": ["Kos", "Sakız"]}},
+        2: {"document": {"name": "prices.pdf", "size": 3 * 1024**2}},
+        3: {"voice": 35},
+        4: {"sticker": True},
+        5: {"too_big_video": 125, "partial": True},
+        6: {"forwarded_from_name": "Hasan Usta", "text": "two  spaces\n  and an indent"},
+        7: {
+            "location": {"latitude": 37.03, "longitude": 27.43},
+            "contact": {"name": "Mehmet", "phone": "+90 5"},
+        },
+        8: {"round_video": 12, "audio": {"title": "Song", "performer": "Ali"}},
+    }
+    for post in channel["posts"]:
+        post.update(photos=0, video=False, forwarded_from=None, **extra[post["id"]])
+    page = parse_page(render_page(channel, None, 20), "http://127.0.0.1/s/types_chan")
+    got = {p.post_id: p for p in page.posts}
+    assert [(a.question, a.options) for a in got[1].attachments] == [("Which route?", ["Kos", "Sakız"])]
+    assert [(a.type, a.name, a.size) for a in got[2].attachments] == [("document", "prices.pdf", 3 * 1024**2)]
+    assert [(a.type, a.duration) for a in got[3].attachments] == [("voice", 35)]
+    assert [a.type for a in got[4].attachments] == ["sticker"] and not got[4].partial
+    assert [(a.type, a.url, a.duration, a.unavailable) for a in got[5].attachments] == [
+        ("video", None, 125, "too_big")
+    ]
+    assert got[5].partial is True
+    assert (got[6].forwarded_from, got[6].forwarded_from_name) == (None, "Hasan Usta")
+    assert (
+        got[6].text == "two  spaces\n  and an indent"
+    )  # rendered with no-break spaces, as browsers keep them
+    assert [(a.type, a.title) for a in got[7].attachments] == [
+        ("location", "37.03,27.43"),
+        ("contact", "Mehmet"),
+    ]
+    assert [(a.type, a.duration or a.title) for a in got[8].attachments] == [
+        ("round_video", 12),
+        ("audio", "Song – Ali"),
+    ]
+
+
+def test_mirror_serves_its_images_and_the_preview_points_at_them():
+    flyer = b"\xff\xd8\xff\xe0 a small jpeg"
+    channel = make_channel("flyer_chan", [1])
+    channel["posts"][0].update(photos=0, video=False, images=["flyer-1.jpg", "flyer 2.png"])
+    with Mirror({"flyer_chan": channel}, media={"flyer-1.jpg": flyer, "flyer 2.png": b"\x89PNG"}) as mirror:
+        page_url = f"{mirror.url}/s/flyer_chan"
+        with urllib.request.urlopen(page_url) as response:
+            [post] = parse_page(
+                response.read(), page_url, content_type=response.headers["Content-Type"]
+            ).posts
+        assert [(a.type, a.url) for a in post.attachments] == [
+            ("photo", f"{mirror.url}/media/flyer-1.jpg"),
+            ("photo", f"{mirror.url}/media/flyer%202.png"),
+        ]
+        flyer_url, png_url = (str(a.url) for a in post.attachments)
+        with urllib.request.urlopen(flyer_url) as response:
+            assert response.headers["Content-Type"] == "image/jpeg"
+            assert response.read() == flyer
+        with urllib.request.urlopen(png_url) as response:
+            assert response.headers["Content-Type"] == "image/png"
+        for missing in ("/media/nothing.jpg", "/media/..%2F..%2Fpyproject.toml"):
+            with pytest.raises(urllib.error.HTTPError) as info:
+                urllib.request.urlopen(mirror.url + missing)
+            assert info.value.code == 404

@@ -55,16 +55,17 @@ def demo(
             f"serving {len(channels)} sample channels at {mirror.url}; demo data (sample only): {directory}"
         )
         report.crawl = crawl_telegram(config, channels, base_url=mirror.url, max_pages=max_pages)
-    print_crawl_report(report.crawl)
-    if crawl_only:
-        click.echo(
-            f"Crawled only. Next: export VIGIE_CONFIG={config_path.resolve()}; `vigie status`; "
-            "`vigie run --no-crawl` classifies what the demo stored."
-        )
-        return
-    console = Console(width=140)
-    with progress_bar(console) as progress:
-        classify_and_index(config, report, progress)
+        print_crawl_report(report.crawl)
+        if crawl_only:
+            click.echo(
+                f"Crawled only. Next: export VIGIE_CONFIG={config_path.resolve()}; `vigie status`; "
+                "`vigie run --no-crawl` classifies what the demo stored (its images wait for the mirror)."
+            )
+            return
+        console = Console(width=140)
+        # The mirror also serves the posts' images, which are fetched before classification.
+        with progress_bar(console) as progress:
+            classify_and_index(config, report, progress)
     print_run_summary(report, console)
     out = config.store_path().with_name(sample.CANDIDATES_NAME)
     clusters = referral_candidates(config, out)

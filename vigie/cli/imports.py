@@ -14,12 +14,19 @@ def import_group() -> None:
 @import_group.command("telegram-export")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--channel", help="Source name to file the posts under when the export has no @username.")
+@click.option(
+    "--timezone",
+    metavar="ZONE",
+    help="IANA time zone of the machine that exported (e.g. Europe/Istanbul), for older exports "
+    "whose messages carry only local times; default: telegram.export_timezone.",
+)
 @click.pass_context
-def telegram_export(ctx: click.Context, path: str, channel: str | None) -> None:
+def telegram_export(ctx: click.Context, path: str, channel: str | None, timezone: str | None) -> None:
     """Import a Telegram Desktop "Export chat history" JSON file (result.json)."""
-    from crawlers.pipelines import clean_text
-    from crawlers.telegram.export import read_export
+    from crawlers.pipelines import clean_post
+    from crawlers.telegram.export import export_timezone, read_export
     from vigie.config import channel_name
+    from vigie.errors import ConfigurationError, InputFormatError
     from vigie.store import Store
 
     if channel:
@@ -27,16 +34,29 @@ def telegram_export(ctx: click.Context, path: str, channel: str | None) -> None:
             channel = channel_name(channel)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--channel") from None
-    result = read_export(path, channel)
-    for post in result.posts:
-        post.text = clean_text(post.text)
+    if timezone is not None:
+        try:
+            export_timezone(timezone.strip())
+        except InputFormatError as exc:
+            raise click.BadParameter(str(exc), param_hint="--timezone") from None
     config = load(ctx)
+    zone = timezone.strip() if timezone is not None else config.telegram.export_timezone
+    if timezone is None:
+        try:
+            export_timezone(zone)
+        except InputFormatError as exc:
+            raise ConfigurationError(f"telegram.export_timezone: {exc}") from None
+    result = read_export(path, channel, zone)
+    for post in result.posts:
+        clean_post(post)
     with Store(config.store_url()) as store, store.run(f"import telegram-export {path}") as run:
         run.stats = {"chats": result.chats, "skipped": len(result.skipped)}
         counts = store.upsert_posts(result.posts)
         run.stats.update({str(k): v for k, v in counts.items()})
     for reason in result.skipped[:20]:
         echo(f"skipped {reason}", err=True)
+    for warning in result.warnings:
+        echo(f"warning: {warning}", err=True)
     echo(
         f"imported {len(result.posts)} messages from {result.chats} chat(s): {counts['new']} new, "
         f"{counts['updated']} updated, {counts['unchanged']} unchanged, {len(result.skipped)} skipped"

@@ -34,7 +34,17 @@ def review_group(ctx: click.Context, limit: int, as_json: bool) -> None:
         echo_json(queue, indent=1)
         return
     table = Table(title=f"Awaiting review ({len(queue)} shown)", show_lines=True)
-    for col in ("target", "band", "score", "copies", "channels", "contacts", "cues", "example"):
+    for col in (
+        "target",
+        "band",
+        "score",
+        "copies",
+        "channels",
+        "contacts",
+        "cues",
+        "images (PDQ)",
+        "example",
+    ):
         table.add_column(col, overflow="fold")
     for g in queue:
         table.add_row(
@@ -45,6 +55,7 @@ def review_group(ctx: click.Context, limit: int, as_json: bool) -> None:
             cell(", ".join(sorted({p["channel"] for p in g["posts"]}))),
             cell(", ".join(g["contacts"][:4])),
             cell(", ".join(g["cues"][:6])),
+            cell("\n".join(h[:16] + "…" for h in g["pdq"][:3])),
             cell((g["example"] or "")[:160]),
         )
     Console(width=160).print(table)

@@ -24,7 +24,13 @@ def progress_bar(console: Console) -> Progress:
 
 
 def print_run_summary(report: Any, console: Console) -> None:
-    p = report.process
+    p, m = report.process, report.media
+    if m.posts or m.waiting or m.deleted:
+        console.print(
+            f"Media: {m.posts} posts read ({m.fetched} files fetched, {m.reused} already held, {m.read} with text "
+            f"in them; {m.too_big} too big, {m.failed} failed, {m.unavailable} not given by the platform); "
+            f"{m.waiting} posts wait for their media; {m.deleted} files released"
+        )
     table = Table(title="Classified")
     for col in ("source", "processed", "flagged"):
         table.add_column(col, justify="left" if col == "source" else "right")

@@ -3,7 +3,7 @@ removal checks) and run history, in SQLite (the default) or PostgreSQL, named by
 
 Every table is defined in `schema`, every schema change is an Alembic revision in
 `migrations/versions/`, and every query lives in this package, one module per aggregate:
-`posts` (and crawl cursors), `runs`, `analysis`, `outbox`, `cases`, `queries`.
+`posts` (and crawl cursors), `media`, `runs`, `analysis`, `outbox`, `cases`, `queries`.
 """
 
 from vigie.store.core import Store, utcnow

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 
 from vigie.store.portable import insert_missing, upsert
 from vigie.store.schema import analysis, contacts, posts, referrals, signatures
@@ -15,11 +15,15 @@ if TYPE_CHECKING:
 
 
 def _pending(current_model: str) -> Any:
-    # Posts never analysed, changed since, or analysed by another model (while their text is kept).
-    return or_(
-        analysis.c.post_key.is_(None),
-        analysis.c.content_sha256 != posts.c.content_sha256,
-        (analysis.c.model_id != current_model) & (posts.c.minimised == 0),
+    # Posts never analysed, changed since, or analysed by another model (while their text is
+    # kept), once their media are read.
+    return and_(
+        posts.c.media_pending == 0,
+        or_(
+            analysis.c.post_key.is_(None),
+            analysis.c.content_sha256 != posts.c.content_sha256,
+            (analysis.c.model_id != current_model) & (posts.c.minimised == 0),
+        ),
     )
 
 

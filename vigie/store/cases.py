@@ -31,7 +31,7 @@ def flagged_posts(store: Store) -> list[dict[str, Any]]:
     query = (
         select(
             a.post_key, a.cluster_id, a.score, a.lang, a.cues, a.entities, a.is_advert,
-            p.url, p.channel, p.platform, p.text, p.published_at, referrals.c.status,
+            p.url, p.channel, p.platform, p.text, p.ocr_text, p.published_at, referrals.c.status,
         )
         .select_from(_ANALYSED_POSTS)
         .where(_FLAGGED)

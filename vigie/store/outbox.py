@@ -29,6 +29,7 @@ def index_candidates(store: Store) -> Iterator[dict[str, Any]]:
             a.score,
             a.is_advert,
             a.needs_review,
+            a.image_score,
             a.cues,
             a.entities,
             a.cluster_id,

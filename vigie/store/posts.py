@@ -11,14 +11,15 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, and_, bindparam, func, select, true, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, select, true, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from vigie import __version__
 from vigie.store.core import utcnow
 from vigie.store.portable import greatest, insert_missing, insert_missing_keys
-from vigie.store.schema import posts, sources
+from vigie.store.schema import post_media, posts, sources
 
 if TYPE_CHECKING:
     from vigie.records import Post
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 Outcome = Literal["new", "updated", "unchanged"]
 # Content that makes a stored post "updated" when it changes; views change all the time.
 _CONTENT = ("url", "text", "published_at", "forwarded_from", "reply_to", "edited", "media", "links")
+# Later additions count only when set, so a post stored before them keeps its hash.
+_CONTENT_SINCE_5 = ("attachments", "partial", "forwarded_from_name")
+_UNSET: tuple[Any, ...] = ("[]", 0, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +45,27 @@ class SourceState:
     last_error: str | None = None
 
 
+def _file_part(url: str | None) -> str | None:
+    """A media URL as far as it names the file: its path. Hosts (cdn4, cdn5…) and signed
+    query tokens change between crawls of the same post; a mirror's port between runs."""
+    return urlsplit(url).path if url else url
+
+
+def _stable_media(row: dict[str, Any]) -> tuple[str, str]:
+    media = [_file_part(u) for u in json.loads(row["media"])]
+    attachments = [
+        {**a, **{k: _file_part(a[k]) for k in ("url", "thumbnail_url") if k in a}}
+        for a in json.loads(row.get("attachments") or "[]")
+    ]
+    return json.dumps(media, ensure_ascii=False), json.dumps(attachments, ensure_ascii=False)
+
+
 def content_sha256(row: dict[str, Any]) -> str:
-    blob = json.dumps([row[name] for name in _CONTENT], ensure_ascii=False)
+    media, attachments = _stable_media(row)
+    stable = {**row, "media": media, "attachments": attachments}
+    later = [stable.get(name, unset) for name, unset in zip(_CONTENT_SINCE_5, _UNSET, strict=True)]
+    values = [stable[name] for name in _CONTENT] + (later if later != list(_UNSET) else [])
+    blob = json.dumps(values, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
@@ -61,6 +84,17 @@ def _row(post: Post) -> dict[str, Any]:
         "edited": int(post.edited),
         "media": json.dumps(post.media, ensure_ascii=False),
         "links": json.dumps(post.links, ensure_ascii=False),
+        "attachments": json.dumps([a.to_json() for a in post.attachments], ensure_ascii=False),
+        "partial": int(post.partial),
+        "forwarded_from_name": post.forwarded_from_name,
+        # New or edited: its media are fetched and read before it is classified (the files
+        # a platform serves; an export's local files are not fetched).
+        "media_pending": int(
+            any((a.evidence_url() or "").startswith(("http://", "https://")) for a in post.attachments)
+        ),
+        "media_attempts": 0,
+        "media_tried_at": None,
+        "ocr_text": None,
         "payload_sha256": post.payload_sha256,
         "captured_at": post.captured_at or utcnow(),
     }
@@ -139,6 +173,9 @@ def _upsert_distinct(connection: Connection, batch: list[Post], now: str) -> dic
             update(posts).where(by_key).values(**changed, views=views_kept, updated_at=now, minimised=0)
         )
         connection.execute(statement, edits)
+        # What was read in the old version's media goes with it; the media stage reads the new.
+        edited = [row["b_key"] for row in edits]
+        connection.execute(delete(post_media).where(post_media.c.post_key.in_(edited)))
     return counts
 
 
@@ -178,11 +215,23 @@ def iter_posts(
 
 
 def minimise_post(store: Store, key: str) -> None:
-    """Data minimisation: a post that is not flagged keeps its key, score and times only."""
+    """Data minimisation: a post that is not flagged keeps its key, score and times only
+    (its media files are released: `media.unreferenced_files` then names those to delete)."""
     with store.transaction() as connection:
         connection.execute(
-            update(posts).where(posts.c.key == key).values(text="", media="[]", links="[]", minimised=1)
+            update(posts)
+            .where(posts.c.key == key)
+            .values(
+                text="",
+                media="[]",
+                links="[]",
+                attachments="[]",
+                ocr_text=None,
+                forwarded_from_name=None,
+                minimised=1,
+            )
         )
+        connection.execute(delete(post_media).where(post_media.c.post_key == key))
 
 
 # -- crawl cursors ---------------------------------------------------------------------

@@ -52,7 +52,55 @@ posts = Table(
     Column("updated_at", Text, nullable=False),
     Column("content_sha256", Text, nullable=False, server_default=text("''")),
     Column("minimised", Integer, nullable=False, server_default=text("0")),
+    # Every attachment (type, url, name, size, ...) as JSON; the URLs alone stay in `media`.
+    Column("attachments", Text, nullable=False, server_default=text("'[]'")),
+    Column("partial", Integer, nullable=False, server_default=text("0")),
+    Column("forwarded_from_name", Text),
+    # Media to fetch, read and hash before the post is classified (1), or done (0).
+    Column("media_pending", Integer, nullable=False, server_default=text("0")),
+    # Runs that tried to fetch its media and failed, and when the last one did.
+    Column("media_attempts", Integer, nullable=False, server_default=text("0")),
+    Column("media_tried_at", Text),
+    # The text read in the post's images, in attachment order.
+    Column("ocr_text", Text),
     Index("posts_by_channel", "platform", "channel", "post_id"),
+    Index("posts_media_pending", "media_pending"),
+)
+
+# One file, stored once by content (data_dir/media/ab/cd/<sha256>) whoever posted it.
+media_files = Table(
+    "media_files",
+    metadata,
+    Column("sha256", Text, primary_key=True),
+    Column("content_type", Text),  # sniffed from the bytes, never from headers
+    Column("size", Int64, nullable=False),
+    Column("width", Integer),
+    Column("height", Integer),
+    Column("pdq", Text),  # 64 hex characters: the 256-bit PDQ hash of an image
+    Column("pdq_quality", Integer),
+    Column("ocr_text", Text),
+    Column("ocr_models", Text),
+    Column("ocr_confidence", Real),
+    Column("first_seen", Text, nullable=False),
+    Column("kept", Integer, nullable=False, server_default=text("1")),  # 0: the file was deleted
+    Index("media_files_by_pdq", "pdq"),
+)
+
+# What became of each attachment of a post: fetched (with its file), too big, failed, refused.
+post_media = Table(
+    "post_media",
+    metadata,
+    Column("post_key", Text, ForeignKey("posts.key"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("url", Text),
+    Column("status", Text, nullable=False),
+    Column("sha256", Text, ForeignKey("media_files.sha256")),
+    Column("error", Text),
+    Column("fetched_at", Text, nullable=False),
+    PrimaryKeyConstraint("post_key", "position"),
+    Index("post_media_by_file", "sha256"),
+    CheckConstraint("status IN ('fetched', 'too_big', 'failed', 'refused', 'unavailable')"),
 )
 
 # A crawl cursor per channel: how far the walk through its history got.
@@ -99,6 +147,8 @@ analysis = Table(
     Column("indexed_sha256", Text),
     # The review band: posts the classifier is unsure of wait for an analyst.
     Column("needs_review", Integer, nullable=False, server_default=text("0")),
+    # The score of the text read in the post's images, scored apart from its own text.
+    Column("image_score", Real),
     Index("analysis_flagged", "is_advert", "score"),
     Index("analysis_review", "needs_review", "score"),
 )
