@@ -42,6 +42,9 @@ class Attachment:
     options: list[str] | None = None
     title: str | None = None
     unavailable: str | None = None
+    # The file's SHA-256 when it came with the post (an export's own file, already held in
+    # the media store): read from there instead of fetched.
+    sha256: str | None = None
 
     def __post_init__(self) -> None:
         if self.type not in ATTACHMENT_TYPES:
@@ -54,6 +57,10 @@ class Attachment:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Attachment:
         return cls(**{k: data[k] for k in cls.__slots__ if k in data})
+
+    def needs_reading(self) -> bool:
+        """Whether the media stage has a file to fetch or read for it."""
+        return bool(self.sha256) or (self.evidence_url() or "").startswith(("http://", "https://"))
 
     def evidence_url(self) -> str | None:
         """The file kept as evidence: a photo, a video's thumbnail, a sticker's preview, a document."""

@@ -13,11 +13,12 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pipeline.enrich.entities import repair_ocr_text
-from vigie.records import Attachment
+from vigie.records import Attachment, Post
 from vigie.store import media as stored
 
 if TYPE_CHECKING:
@@ -85,7 +86,17 @@ class MediaReader:
         failed = skipped = False
         for position, attachment in enumerate(_attachments(row["attachments"])):
             url = attachment.evidence_url()
-            if url is None:
+            if attachment.sha256 and self.files.has(attachment.sha256):
+                # An export's own file, held since the import: read, not fetched.
+                data = self.files.path(attachment.sha256).read_bytes()
+                found.append(self._file_for(store, data, attachment.sha256, row["text"], report))
+                outcomes.append(
+                    stored.AttachmentOutcome(
+                        position, attachment.type, url, "fetched", sha256=attachment.sha256
+                    )
+                )
+                continue
+            if url is None or not url.startswith(("http://", "https://")):
                 if attachment.unavailable:
                     outcomes.append(
                         stored.AttachmentOutcome(
@@ -111,16 +122,10 @@ class MediaReader:
                     report.errors.append(f"{row['key']}: {got.error}")
                 continue
             self.files.put(got.data)  # again for a known file: its row may outlive a lost file
-            file = stored.known_file(store, got.sha256)
-            if file is None:
-                file = self._new_file(got.data, got.sha256, got.content_type, row["text"])
-                report.fetched += 1
-                report.read += bool(file.ocr_text)
-            else:
-                report.reused += 1
-            found.append(file)
+            found.append(self._file_for(store, got.data, got.sha256, row["text"], report))
+            report.fetched += 1
             outcomes.append(
-                stored.AttachmentOutcome(position, attachment.type, url, "fetched", sha256=file.sha256)
+                stored.AttachmentOutcome(position, attachment.type, url, "fetched", sha256=got.sha256)
             )
         if skipped or (failed and row["media_attempts"] + 1 < MAX_ATTEMPTS):
             stored.try_again_later(store, row["key"], failed=failed)
@@ -129,6 +134,20 @@ class MediaReader:
         texts = [f.ocr_text for f in found if f.ocr_text]
         stored.save_post_media(store, row["key"], outcomes, found, "\n".join(texts) or None)
         report.posts += 1
+
+    def _file_for(
+        self, store: Store, data: bytes, sha256: str, caption: str, report: MediaReport
+    ) -> stored.MediaFile:
+        """The facts of a file: as stored when another post brought it, else read now."""
+        from pipeline.media.sniff import sniff
+
+        file = stored.known_file(store, sha256)
+        if file is not None:
+            report.reused += 1
+            return file
+        file = self._new_file(data, sha256, sniff(data), caption)
+        report.read += bool(file.ocr_text)
+        return file
 
     def _new_file(self, data: bytes, sha256: str, content_type: str | None, caption: str) -> stored.MediaFile:
         """The facts of a file not seen before. A file that defeats the decoder, the hash or
@@ -249,3 +268,30 @@ def release(config: VigieConfig, store: Store) -> int:
     for sha in shas:
         files.delete(sha)
     return len(shas)
+
+
+def hold_export_files(config: VigieConfig, posts: list[Post], export_dir: Path) -> tuple[int, list[str]]:
+    """Put the files a Telegram Desktop export brought (next to its `result.json`) in the
+    media store, so the media stage reads them like fetched ones. A path leading out of the
+    export's directory, a missing file or one over `media.max_bytes` is left out and named.
+    Returns how many files are held and what was left out."""
+    from pipeline.media.files import MediaFiles
+
+    files = MediaFiles(config.media_path())
+    root = export_dir.resolve()
+    held, left = 0, []
+    for post in posts:
+        for attachment in post.attachments:
+            relative = attachment.evidence_url()
+            if not relative or relative.startswith(("http://", "https://")) or attachment.unavailable:
+                continue
+            path = (root / relative).resolve()
+            if not path.is_relative_to(root) or not path.is_file():
+                left.append(f"{post.key}: {relative[:120]!r}: not a file inside the export")
+                continue
+            if path.stat().st_size > config.media.max_bytes:
+                left.append(f"{post.key}: {relative[:120]!r}: over media.max_bytes")
+                continue
+            attachment.sha256 = files.put(path.read_bytes())
+            held += 1
+    return held, left

@@ -86,3 +86,48 @@ def test_exported_post_types_are_stored_without_placeholders_as_files(tmp_path, 
         check=True,
     )
     assert "new" in again.stdout and _stored(tmp_path) == stored
+
+
+def test_an_export_s_own_images_are_held_then_read_like_fetched_ones(tmp_path, config_file):
+    import hashlib
+    import io
+
+    from pipeline.enrich.media import fetch_and_read
+    from tests.support.flyers import render_flyer
+    from vigie.config_file import load_config
+    from vigie.store import media as stored_media
+
+    export = tmp_path / "export"
+    (export / "photos").mkdir(parents=True)
+    flyer = io.BytesIO()
+    render_flyer("en", seed=5).save(flyer, "JPEG", quality=85)
+    (export / "photos" / "photo_1.jpg").write_bytes(flyer.getvalue())
+    (tmp_path / "outside.jpg").write_bytes(flyer.getvalue())
+    message = {"type": "message", "date": "2026-10-01T09:00:00", "date_unixtime": "1790845200", "text": "DM"}
+    (export / "result.json").write_text(
+        json.dumps(
+            {
+                "name": "G",
+                "type": "public_channel",
+                "id": 5,
+                "messages": [
+                    {**message, "id": 1, "photo": "photos/photo_1.jpg"},
+                    {**message, "id": 2, "photo": "../outside.jpg"},  # leads out of the export
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    config = config_file()
+    result = run_vigie("import", "telegram-export", str(export / "result.json"), config=config, check=True)
+    assert "1 files held for reading" in result.stdout
+    assert "../outside.jpg" in result.stderr and "not a file inside the export" in result.stderr
+    with Store(tmp_path / "data" / "vigie.db") as store:
+        fetch_and_read(load_config(config), store)
+        keys = [p["key"] for p in store.posts()]
+        media = stored_media.media_of(store, keys)
+        texts = {p["post_id"]: p["ocr_text"] or "" for p in store.posts()}
+    (held,) = media[keys[0]]
+    assert held["status"] == "fetched" and held["sha256"] == hashlib.sha256(flyer.getvalue()).hexdigest()
+    assert held["url"] == "photos/photo_1.jpg" and held["content_type"] == "image/jpeg"
+    assert "7700" in texts[1] and texts[2] == ""

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from vigie.cli.main import load
@@ -25,6 +27,7 @@ def telegram_export(ctx: click.Context, path: str, channel: str | None, timezone
     """Import a Telegram Desktop "Export chat history" JSON file (result.json)."""
     from crawlers.pipelines import clean_post
     from crawlers.telegram.export import export_timezone, read_export
+    from pipeline.enrich.media import hold_export_files
     from vigie.config import channel_name
     from vigie.errors import ConfigurationError, InputFormatError
     from vigie.store import Store
@@ -49,15 +52,23 @@ def telegram_export(ctx: click.Context, path: str, channel: str | None, timezone
     result = read_export(path, channel, zone)
     for post in result.posts:
         clean_post(post)
+    # The export's own files (photos, thumbnails…) go into the media store first: the posts
+    # that name them are then read like fetched ones by the next `vigie run`.
+    held, left_out = (
+        hold_export_files(config, result.posts, Path(path).parent) if config.media.fetch else (0, [])
+    )
     with Store(config.store_url()) as store, store.run(f"import telegram-export {path}") as run:
-        run.stats = {"chats": result.chats, "skipped": len(result.skipped)}
+        run.stats = {"chats": result.chats, "skipped": len(result.skipped), "files": held}
         counts = store.upsert_posts(result.posts)
         run.stats.update({str(k): v for k, v in counts.items()})
     for reason in result.skipped[:20]:
         echo(f"skipped {reason}", err=True)
     for warning in result.warnings:
         echo(f"warning: {warning}", err=True)
+    for reason in left_out[:20]:
+        echo(f"file left out: {reason}", err=True)
     echo(
         f"imported {len(result.posts)} messages from {result.chats} chat(s): {counts['new']} new, "
-        f"{counts['updated']} updated, {counts['unchanged']} unchanged, {len(result.skipped)} skipped"
+        f"{counts['updated']} updated, {counts['unchanged']} unchanged, {len(result.skipped)} skipped; "
+        f"{held} files held for reading"
     )

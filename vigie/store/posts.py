@@ -87,11 +87,9 @@ def _row(post: Post) -> dict[str, Any]:
         "attachments": json.dumps([a.to_json() for a in post.attachments], ensure_ascii=False),
         "partial": int(post.partial),
         "forwarded_from_name": post.forwarded_from_name,
-        # New or edited: its media are fetched and read before it is classified (the files
-        # a platform serves; an export's local files are not fetched).
-        "media_pending": int(
-            any((a.evidence_url() or "").startswith(("http://", "https://")) for a in post.attachments)
-        ),
+        # New or edited: its media are fetched (or, for an export's own files, read from the
+        # media store) and read before it is classified.
+        "media_pending": int(any(a.needs_reading() for a in post.attachments)),
         "media_attempts": 0,
         "media_tried_at": None,
         "ocr_text": None,
