@@ -3,6 +3,7 @@ them with how far a channel's walk got."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -77,6 +78,18 @@ class Attachment:
         if self.type in ("document", "audio", "contact", "location"):
             parts += [self.name or "", self.title or ""]
         return "\n".join(p for p in parts if p)
+
+
+def stored_attachments(raw: str | None) -> list[Attachment]:
+    """The attachments a stored post's JSON holds; one of a type this version does not know
+    (written by a newer crawler) is left out rather than misread."""
+    out = []
+    for item in json.loads(raw or "[]"):
+        try:
+            out.append(Attachment.from_json(item))
+        except (TypeError, ValueError):
+            continue
+    return out
 
 
 def readable_text(text: str, attachments: list[Attachment]) -> str:

@@ -9,7 +9,6 @@ transaction: a crash loses at most the post in progress, whose media are fetched
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pipeline.enrich.entities import repair_ocr_text
-from vigie.records import Attachment, Post
+from vigie.records import Post, stored_attachments
 from vigie.store import media as stored
 
 if TYPE_CHECKING:
@@ -56,16 +55,6 @@ class MediaReport:
         return dict(self.__dict__)
 
 
-def _attachments(raw: str) -> list[Attachment]:
-    out = []
-    for item in json.loads(raw or "[]"):
-        try:
-            out.append(Attachment.from_json(item))
-        except (TypeError, ValueError):  # written by a newer crawler: not ours to read
-            continue
-    return out
-
-
 class MediaReader:
     """Fetches, stores, hashes and reads one post's media at a time."""
 
@@ -84,7 +73,7 @@ class MediaReader:
         outcomes: list[stored.AttachmentOutcome] = []
         found: list[stored.MediaFile] = []
         failed = skipped = False
-        for position, attachment in enumerate(_attachments(row["attachments"])):
+        for position, attachment in enumerate(stored_attachments(row["attachments"])):
             url = attachment.evidence_url()
             if attachment.sha256 and self.files.has(attachment.sha256):
                 # An export's own file, held since the import: read, not fetched.

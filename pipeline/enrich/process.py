@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline.enrich.entities import extract
 from pipeline.enrich.reposts import RepostIndex
 from pipeline.media.pdq import DEFAULT_DISTANCE
-from vigie.records import Attachment, readable_text
+from vigie.records import readable_text, stored_attachments
 from vigie.store import DECIDED, Store, analysis, utcnow
 from vigie.store import media as stored_media
 from vigie.store.posts import minimise_post
@@ -42,12 +42,7 @@ class ProcessReport:
 
 def readable(row: dict[str, Any]) -> str:
     """A stored post's text with its attachments' words (poll, document name)."""
-    attachments = []
-    for item in json.loads(row.get("attachments") or "[]"):
-        try:
-            attachments.append(Attachment.from_json(item))
-        except (TypeError, ValueError):  # a type a newer crawler knows: its words are not ours to read
-            continue
+    attachments = stored_attachments(row.get("attachments"))
     return readable_text(row["text"], attachments)
 
 

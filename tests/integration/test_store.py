@@ -45,6 +45,29 @@ def post(i: int, text: str = "", views: int | None = 10, channel: str = "chan", 
     )
 
 
+def _analysed(
+    store: Store, key: str, score: float = 0.9, advert: int = 1, cluster: str | None = None
+) -> None:
+    """An analysis row as the classifier writes one (model "m", English)."""
+    analysis.save_analysis(
+        store,
+        {
+            "post_key": key,
+            "content_sha256": "c",
+            "model_id": "m",
+            "lang": "en",
+            "lang_confidence": 0.9,
+            "score": score,
+            "is_advert": advert,
+            "needs_review": 0,
+            "cues": "[]",
+            "entities": "{}",
+            "cluster_id": cluster,
+            "processed_at": "now",
+        },
+    )
+
+
 @pytest.fixture(params=BACKENDS)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
@@ -199,23 +222,7 @@ def test_source_errors_and_runs(store):
 def test_review_and_referral_cases(store):
     store.upsert_posts([post(1), post(2)])
     for i, key in enumerate(("telegram:chan:1", "telegram:chan:2")):
-        analysis.save_analysis(
-            store,
-            {
-                "post_key": key,
-                "content_sha256": "c",
-                "model_id": "m",
-                "lang": "en",
-                "lang_confidence": 0.9,
-                "score": 0.9 - i / 10,
-                "is_advert": 1,
-                "needs_review": 0,
-                "cues": "[]",
-                "entities": "{}",
-                "cluster_id": "cl-1",
-                "processed_at": "now",
-            },
-        )
+        _analysed(store, key, score=0.9 - i / 10, advert=1, cluster="cl-1")
         analysis.replace_contacts(store, key, "telegram", "chan", ["+447700900001", "+447700900001"])
     assert decide(store, "cl-1", "confirmed", "offer", "ana") == ["telegram:chan:1", "telegram:chan:2"]
     assert decide(store, "telegram:chan:2", "rejected", "news", "ben") == ["telegram:chan:2"]
@@ -550,23 +557,7 @@ def test_a_crawl_and_a_review_at_once_both_land(fresh_pg_url):
     with Store(fresh_pg_url) as store:
         store.upsert_posts([post(i) for i in range(1, 21)])
         for i in range(1, 21):
-            analysis.save_analysis(
-                store,
-                {
-                    "post_key": f"telegram:chan:{i}",
-                    "content_sha256": "c",
-                    "model_id": "m",
-                    "lang": "en",
-                    "lang_confidence": 0.9,
-                    "score": 0.9,
-                    "is_advert": 1,
-                    "needs_review": 0,
-                    "cues": "[]",
-                    "entities": "{}",
-                    "cluster_id": None,
-                    "processed_at": "now",
-                },
-            )
+            _analysed(store, f"telegram:chan:{i}", score=0.9, advert=1, cluster=None)
 
     def crawl() -> None:
         with Store(fresh_pg_url) as store:
@@ -591,23 +582,7 @@ def test_a_crawl_and_a_review_at_once_both_land(fresh_pg_url):
 def _confirmed_posts(store: Store, n: int) -> None:
     store.upsert_posts([post(i, text=f"boat to Italy {i} +39 333 000 {i:04d}") for i in range(1, n + 1)])
     for i in range(1, n + 1):
-        analysis.save_analysis(
-            store,
-            {
-                "post_key": f"telegram:chan:{i}",
-                "content_sha256": "c",
-                "model_id": "m",
-                "lang": "en",
-                "lang_confidence": 0.9,
-                "score": 0.9,
-                "is_advert": 1,
-                "needs_review": 0,
-                "cues": "[]",
-                "entities": "{}",
-                "cluster_id": f"c{i}",
-                "processed_at": "now",
-            },
-        )
+        _analysed(store, f"telegram:chan:{i}", score=0.9, advert=1, cluster=f"c{i}")
         decide(store, f"telegram:chan:{i}", "confirmed", "offer", "ana")
 
 
@@ -704,26 +679,6 @@ def _photo_post(i: int, url: str | None = "https://cdn.example/1.jpg", text: str
     )
 
 
-def _analysed(store: Store, key: str, flagged: bool) -> None:
-    analysis.save_analysis(
-        store,
-        {
-            "post_key": key,
-            "content_sha256": "c",
-            "model_id": "m",
-            "lang": "en",
-            "lang_confidence": 0.9,
-            "score": 0.9 if flagged else 0.1,
-            "is_advert": int(flagged),
-            "needs_review": 0,
-            "cues": "[]",
-            "entities": "{}",
-            "cluster_id": "cl-1" if flagged else None,
-            "processed_at": "now",
-        },
-    )
-
-
 def test_a_post_with_media_waits_for_them_before_classification(store):
     from vigie.store import media
 
@@ -780,8 +735,8 @@ def test_media_of_unflagged_posts_are_released_and_referred_ones_kept(store):
         done = media.AttachmentOutcome(0, "photo", f"https://cdn.example/{i}.png", "fetched", sha256=sha)
         media.save_post_media(store, f"telegram:chan:{i}", [done], [file], None)
     assert media.unreferenced_files(store, keep_unflagged=False) == []  # not classified yet
-    _analysed(store, "telegram:chan:1", flagged=True)
-    _analysed(store, "telegram:chan:2", flagged=False)
+    _analysed(store, "telegram:chan:1", cluster="cl-1")
+    _analysed(store, "telegram:chan:2", score=0.1, advert=0)
     assert media.unreferenced_files(store, keep_unflagged=False) == ["b" * 64]
     assert media.unreferenced_files(store, keep_unflagged=True) == []
     decide(store, "telegram:chan:1", "confirmed", "offer", "ana")
