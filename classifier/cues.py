@@ -137,13 +137,26 @@ def _phrase_patterns() -> dict[str, re.Pattern[str]]:
 
 
 @cache
-def _places() -> tuple[re.Pattern[str] | None, dict[str, str]]:
+def gazetteer() -> dict[str, dict[str, Any]]:
+    """The gazetteer's places by id ("tr-izmir": name, type, country, lat, lon, names)."""
     path = lexicon_files()[1]
     if not path.is_file():
-        return None, {}
+        return {}
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {str(p["id"]): p for p in data.get("places", [])}
+
+
+def place_name(place_id: str | None) -> str | None:
+    """A place's display name ("tr-izmir" → "Izmir"); an id the gazetteer lacks, as it is."""
+    if not place_id:
+        return None
+    return str(gazetteer().get(place_id, {}).get("name") or place_id)
+
+
+@cache
+def _places() -> tuple[re.Pattern[str] | None, dict[str, str]]:
     by_name: dict[str, str] = {}
-    for place in data.get("places", []):
+    for place in gazetteer().values():
         for names in (place.get("names") or {}).values():
             for name in names or []:
                 key = fold(normalize(str(name)))

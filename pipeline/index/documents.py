@@ -9,11 +9,9 @@ import json
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from classifier.cues import gazetteer
 from pipeline.index.template import EUR_PER_UNIT, LANGUAGE_FIELDS, index_for
 from vigie.config import ElasticsearchConfig
 from vigie.sanitize import strip_controls, web_url_or_path
@@ -25,16 +23,6 @@ if TYPE_CHECKING:
 
 
 log = logging.getLogger(__name__)
-
-
-@cache
-def _places() -> dict[str, dict[str, Any]]:
-    from classifier.cues import lexicon_files
-
-    path = lexicon_files()[1]
-    if not path.is_file():
-        return {}
-    return {p["id"]: p for p in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("places", [])}
 
 
 def build_doc(
@@ -152,7 +140,7 @@ class IndexReport:
 def _actions_to_send(store: Store, config: ElasticsearchConfig) -> Iterator[tuple[str, dict[str, Any]]]:
     """(doc hash or '', bulk action) for every flagged post whose indexed copy is out of date,
     and a delete for every indexed post that is no longer flagged."""
-    places = _places()
+    places = gazetteer()
     candidates = list(outbox.index_candidates(store))
     media = stored_media.media_of(store, [row["key"] for row in candidates])
     for row in candidates:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from classifier.cues import place_name
 from pipeline.refer import ReferralError
 from pipeline.refer.notices import content_type
 from vigie.store import Store, cases, utcnow
@@ -53,7 +54,9 @@ def review_queue(store: Store, limit: int | None = 50, include_decided: bool = F
         entities = json.loads(r["entities"] or "{}")
         g["contacts"] |= set(entities.get("contacts", []))
         if entities.get("origin") or entities.get("destination"):
-            g["routes"].add(f"{entities.get('origin') or '?'} → {entities.get('destination') or '?'}")
+            g["routes"].add(
+                f"{place_name(entities.get('origin')) or '?'} → {place_name(entities.get('destination')) or '?'}"
+            )
         g["cues"] |= {c["cue"] for c in json.loads(r["cues"] or "[]")}
     out = sorted(groups.values(), key=lambda g: (g["band"] != "advert", -g["score"]))[:limit]
     for g in out:

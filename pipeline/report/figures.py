@@ -6,12 +6,9 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
-from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from classifier.cues import place_name
 from pipeline.report.model import (
     Channel,
     Cluster,
@@ -35,7 +32,6 @@ from vigie import __version__
 if TYPE_CHECKING:
     from vigie.store import Store
 
-GAZETTEER = Path(__file__).resolve().parent.parent / "data" / "gazetteer.yaml"
 STATUSES = ("removed", "online", "referred", "confirmed", "rejected")
 SENT = ("referred", "removed", "online")  # statuses of referrals a platform has received
 LANGUAGES = {
@@ -69,18 +65,8 @@ TOP = {"languages": 12, "routes": 12, "prices": 12, "contacts": 20, "channels": 
 RouteKey = tuple[str | None, str | None]
 
 
-@cache
-def place_names() -> dict[str, str]:
-    """Gazetteer id → display name ("tr-izmir" → "Izmir")."""
-    with GAZETTEER.open(encoding="utf-8") as fh:
-        data = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    return {str(p["id"]): str(p.get("name") or p["id"]) for p in data.get("places", [])}
-
-
 def _place(place_id: str | None) -> str:
-    if not place_id:
-        return "unknown"
-    return place_names().get(place_id, place_id)
+    return place_name(place_id) or "unknown"
 
 
 def _route_label(key: RouteKey) -> str:

@@ -46,7 +46,12 @@ def post(i: int, text: str = "", views: int | None = 10, channel: str = "chan", 
 
 
 def _analysed(
-    store: Store, key: str, score: float = 0.9, advert: int = 1, cluster: str | None = None
+    store: Store,
+    key: str,
+    score: float = 0.9,
+    advert: int = 1,
+    cluster: str | None = None,
+    entities: str = "{}",
 ) -> None:
     """An analysis row as the classifier writes one (model "m", English)."""
     analysis.save_analysis(
@@ -61,7 +66,7 @@ def _analysed(
             "is_advert": advert,
             "needs_review": 0,
             "cues": "[]",
-            "entities": "{}",
+            "entities": entities,
             "cluster_id": cluster,
             "processed_at": "now",
         },
@@ -623,6 +628,20 @@ def test_two_exports_at_once_send_each_item_in_one_batch(fresh_pg_url, tmp_path)
     assert all("run the export again" in r for r in refused)
     with Store(fresh_pg_url) as store:
         assert cases.confirmed_for(store, "telegram") == []
+
+
+def test_notices_and_the_review_queue_name_routes_by_their_places(store, tmp_path):
+    from pipeline.refer.notices import export
+    from pipeline.refer.review import review_queue
+
+    store.upsert_posts([post(1, text="Yacht from Izmir to Italy, 4500€")])
+    entities = json.dumps({"origin": "tr-izmir", "destination": "it", "contacts": []})
+    _analysed(store, "telegram:chan:1", cluster="cl-r", entities=entities)
+    (group,) = review_queue(store)
+    assert group["routes"] == ["Izmir → Italy"]
+    decide(store, "cl-r", "confirmed", "offer", "ana")
+    (notice,) = export(store, REFERRALS, "telegram", "json", tmp_path / "out").notices
+    assert "It advertises the route(s) Izmir → Italy." in notice["explanation"]
 
 
 def test_an_export_that_cannot_write_leaves_everything_confirmed(store, tmp_path, monkeypatch):
