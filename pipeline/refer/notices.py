@@ -319,32 +319,3 @@ def export(
             shutil.rmtree(target, ignore_errors=True)
             raise
     return result
-    target = out_dir / batch_id
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.mkdir()  # a batch's notices are never overwritten
-    manifest = {"batch_id": batch_id, "platform": platform, "created_at": utcnow(), "notices": result.notices}
-    if fmt == "json":
-        result.files.append(target / "notices.json")
-        result.files[-1].write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
-    elif fmt == "csv":
-        result.files.append(target / "notices.csv")
-        result.files[-1].write_text(to_csv(result.notices), encoding="utf-8")
-    elif fmt == "xlsx":
-        result.files.append(target / "notices.xlsx")
-        write_xlsx(result.notices, result.files[-1])
-    else:
-        for n in result.notices:
-            path = target / f"{n['notice_id']}.txt"
-            path.write_text(f"Subject: {n['email']['subject']}\n\n{n['email']['body']}\n", encoding="utf-8")
-            result.files.append(path)
-        result.files.append(target / "notices.json")
-        result.files[-1].write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
-    now = utcnow()
-    with store.transaction():
-        for n in result.notices:
-            for e in n["evidence"]:
-                cases.mark_referred(store, e["post_key"], batch_id, n["notice_id"], e, now)
-        cases.record_batch(
-            store, batch_id, platform, fmt, len(result.notices), result.items, str(target), now
-        )
-    return result
