@@ -111,7 +111,7 @@ def e2e(n: int, es: object, tmp: Path) -> None:
         while len(posts) < n:
             for name, html in pages:
                 for post in parse_page(html, f"https://t.me/s/{name}").posts:
-                    post.post_id += rounds * 100_000  # distinct copies of the sample pages
+                    post.post_id = int(post.post_id) + rounds * 100_000  # distinct copies of the sample pages
                     post.channel = f"{name}_{rounds}"
                     posts.append(post)
             rounds += 1

@@ -31,11 +31,16 @@ def clean_text(text: str) -> str:
 
 
 def clean_post(post: Post) -> Post:
-    """`clean_text` over every text a post carries: its own, a forward's author name, and
-    its attachments' names, titles, poll questions and options."""
+    """`clean_text` over every text a post carries: its own, a forward's author name, the
+    account's display name, hashtags and mentions, and its attachments' names, titles, poll
+    questions and options."""
     post.text = clean_text(post.text)
     if post.forwarded_from_name is not None:
         post.forwarded_from_name = clean_text(post.forwarded_from_name)
+    if post.author_name is not None:
+        post.author_name = clean_text(post.author_name)
+    post.hashtags = [clean_text(t) for t in post.hashtags]
+    post.mentions = [clean_text(m) for m in post.mentions]
     for a in post.attachments:
         for name in ("name", "title", "question"):
             if getattr(a, name) is not None:
@@ -67,7 +72,7 @@ class CleanPostPipeline(_Pipeline):
             return item
         kept = []
         for post in item.posts:
-            if not 0 < post.post_id <= MAX_INTEGER or not post.channel:
+            if not isinstance(post.post_id, int) or not 0 < post.post_id <= MAX_INTEGER or not post.channel:
                 self.report.source(item.platform, item.channel).dropped += 1
                 log.warning("dropped %.80s: post without a channel or an id the store can hold", post.key)
                 continue

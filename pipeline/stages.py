@@ -35,6 +35,7 @@ class RunReport:
     errors: list[str] = field(default_factory=list)
     es_count: int | None = None
     store_flagged: int = 0
+    followed: list[Any] = field(default_factory=list)  # sources followed automatically (`discovery.follow`)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,6 +50,7 @@ class RunReport:
                 "store_flagged": self.store_flagged,
             },
             "errors": self.errors,
+            "followed": [c.to_json(evidence_limit=5) for c in self.followed],
         }
 
 
@@ -67,10 +69,13 @@ def load_classifier(config: VigieConfig) -> AdvertClassifier:
 
 
 def crawl(config: VigieConfig, report: RunReport) -> None:
-    """Crawl the configured Telegram sources; what failed goes into the report's errors."""
+    """Crawl the configured Telegram sources and the approved ones (`vigie sources add`,
+    automatic following); what failed goes into the report's errors."""
     from crawlers.run import crawl_telegram
+    from pipeline.discovery import telegram_channels
 
-    channels = [s.channel for s in config.sources if s.platform == "telegram"]
+    with Store(config.store_url()) as store:
+        channels = telegram_channels(config, store)
     if not channels:
         return
     report.crawl = crawl_telegram(config, channels)
@@ -89,6 +94,7 @@ def classify_and_index(
     """Classify what is stored and not yet classified by this model, extract entities, group
     reposts, and index into Elasticsearch when one is configured. `clf`: a classifier
     already loaded (the daemon's worker keeps one); `store`: a store already open, left open."""
+    from pipeline.discovery import follow
     from pipeline.enrich.media import fetch_and_read, release
     from pipeline.enrich.process import model_id, process
     from pipeline.index.template import es_url
@@ -109,6 +115,7 @@ def classify_and_index(
             pdq_distance=config.media.pdq_distance,
         )
         report.media.deleted = release(config, store)
+        report.followed = follow(config, store)  # the sources new flags point to, when configured
         report.store_flagged = queries.count_flagged(store, DECIDED)
         if es_url(config.elasticsearch):
             index(config, store, report)

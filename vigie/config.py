@@ -240,6 +240,55 @@ class DaemonConfig(_Section):
     job_timeout_seconds: int = Field(3600, ge=10, le=86_400, description="A job running longer is stopped")
 
 
+class DiscoveryConfig(_Section):
+    follow: bool = Field(
+        False, description="Approve candidate sources automatically (else an analyst approves each)"
+    )
+    max_hops: int = Field(1, ge=1, le=5, description="How far from a configured source a followed one may be")
+    min_score: float = Field(3.0, ge=0, description="The score a candidate needs to be followed")
+    daily_cap: int = Field(5, ge=0, le=1000, description="Sources followed automatically per day, at most")
+
+
+# The post fields a CSV or JSON Lines file's columns may fill (`vigie import csv`).
+CSV_FIELDS = (
+    "platform",
+    "channel",
+    "post_id",
+    "url",
+    "text",
+    "published_at",
+    "author_name",
+    "views",
+    "likes",
+    "shares",
+    "comments",
+    "hashtags",
+    "mentions",
+    "links",
+    "media",
+)
+
+
+class CsvImportConfig(_Section):
+    platform: str = Field("", description="The platform of every row, when no column names it")
+    timezone: str = Field("", description="IANA time zone of times written without an offset")
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="Post field -> the file's column (text, post_id, channel…)"
+    )
+
+    @field_validator("columns")
+    @classmethod
+    def _columns(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(CSV_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown post field(s) {', '.join(unknown)}: expected {', '.join(CSV_FIELDS)}")
+        return value
+
+
+class ImportsConfig(_Section):
+    csv: CsvImportConfig = CsvImportConfig()
+
+
 class SourceConfig(_Section):
     platform: Literal["telegram"] = Field(description="Only telegram is crawled for now")
     channel: str = Field(description="Channel username, @name or t.me link")
@@ -270,6 +319,8 @@ class VigieConfig(_Section):
     kibana: KibanaConfig = KibanaConfig()
     referrals: ReferralsConfig = ReferralsConfig()
     daemon: DaemonConfig = DaemonConfig()
+    discovery: DiscoveryConfig = DiscoveryConfig()
+    imports: ImportsConfig = ImportsConfig()
     sources: list[SourceConfig] = Field(default_factory=list)
 
     def data_path(self) -> Path:

@@ -103,8 +103,8 @@ class Post:
     """One public post, as the platform shows it at capture time."""
 
     platform: str
-    channel: str
-    post_id: int
+    channel: str  # the channel's or account's handle (`vigie.platforms.handle`)
+    post_id: int | str  # Telegram's are integers; shortcodes and Facebook ids are not
     url: str
     text: str
     published_at: str | None
@@ -119,6 +119,13 @@ class Post:
     partial: bool = False
     # A forward's author when it has no public link (then `forwarded_from` is None).
     forwarded_from_name: str | None = None
+    # The account's display name, as the platform shows it beside the handle.
+    author_name: str | None = None
+    hashtags: list[str] = field(default_factory=list)  # without '#', as written
+    mentions: list[str] = field(default_factory=list)  # handles, without '@'
+    likes: int | None = None
+    shares: int | None = None
+    comments: int | None = None
     # Evidence: SHA-256 of the exact markup/JSON the post was parsed from.
     payload_sha256: str = ""
     captured_at: str = ""

@@ -159,7 +159,8 @@ class TelegramSpider(scrapy.Spider):
             source.dropped += 1
             source.warn(f"skipped {reason}")
             self.logger.warning("@%s: skipped %s", channel, reason)
-        posts = [p for p in page.posts if before is None or p.post_id < before]
+        # The preview parser gives Telegram's integer ids.
+        posts = [p for p in page.posts if before is None or int(p.post_id) < before]
         for post in posts:
             if post.channel != channel:
                 # A renamed channel keeps its ids; keep the name the source is tracked by.
@@ -180,7 +181,7 @@ class TelegramSpider(scrapy.Spider):
             yield Page("telegram", channel, [], walk.highest, walk.lowest, complete=True)
             return
 
-        ids = [p.post_id for p in posts]
+        ids = [int(p.post_id) for p in posts]
         low = min(ids)
         walk.highest = max(walk.highest or 0, *ids)
         walk.lowest = min(walk.lowest or low, low)

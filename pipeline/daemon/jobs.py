@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,9 @@ log = logging.getLogger("vigie.daemon")
 CRAWL_PREFIX = "crawl:"
 REMOVAL_CHECKS = "removal-checks"
 ES_REPLAY = "es-replay"
+# Re-reads the approved sources so that their crawl jobs follow (in the transient store:
+# the daemon's bookkeeping, added at each start, not a job of the configuration).
+APPROVED_SOURCES = "approved-sources"
 CLASSIFY = "classify"  # asked for by each crawl, never scheduled on its own
 
 # Executors, one per resource. Crawls and removal checks fetch the platform's pages: one at
@@ -30,7 +34,16 @@ CLASSIFY = "classify"  # asked for by each crawl, never scheduled on its own
 CRAWL_EXECUTOR = "crawl"
 WRITER_EXECUTOR = "writer"  # classification: the classifier, the store's analysis, the index
 ES_EXECUTOR = "es"
-EXECUTOR_WORKERS = {CRAWL_EXECUTOR: 1, WRITER_EXECUTOR: 1, ES_EXECUTOR: 1}
+CONTROL_EXECUTOR = "control"  # the daemon's own bookkeeping, never behind a long crawl
+EXECUTOR_WORKERS = {CRAWL_EXECUTOR: 1, WRITER_EXECUTOR: 1, ES_EXECUTOR: 1, CONTROL_EXECUTOR: 1}
+# Approved sources are re-read this often, or every crawl interval when shorter, and
+# after each classification (which may follow new ones).
+APPROVED_EVERY_SECONDS = 60.0
+
+
+def approved_every_seconds(config: VigieConfig) -> float:
+    return min(APPROVED_EVERY_SECONDS, config.daemon.crawl_every_minutes * 60)
+
 
 PERSISTENT_STORE = "default"  # schedules survive restarts
 TRANSIENT_STORE = "transient"  # classification requests: the next crawl asks again
@@ -97,6 +110,7 @@ class JobSpec:
     schedule: str
     run_at_once: bool  # first registration runs now rather than one interval later
     executor: str
+    approved: bool = False  # the crawl of a source approved in the store, not configured
 
 
 def trigger_key(trigger: Any) -> tuple[str, str, str]:
@@ -108,8 +122,10 @@ def trigger_key(trigger: Any) -> tuple[str, str, str]:
     return (type(trigger).__name__, str(trigger), str(getattr(trigger, "timezone", "")))
 
 
-def job_specs(config: VigieConfig) -> list[JobSpec]:
-    """The jobs the configuration asks for; a bad schedule is a configuration error."""
+def job_specs(config: VigieConfig, approved: Sequence[str] = ()) -> list[JobSpec]:
+    """The jobs the configuration asks for, and a crawl of each approved Telegram channel
+    (`approved`, from the store: `vigie sources add`, automatic following) on the default
+    interval; a bad schedule is a configuration error."""
     from apscheduler.triggers.cron import CronTrigger
     from apscheduler.triggers.interval import IntervalTrigger
 
@@ -138,6 +154,20 @@ def job_specs(config: VigieConfig) -> list[JobSpec]:
         name = f"crawl {source.platform}:{source.channel}"
         args = (source.platform, source.channel)
         specs.append(JobSpec(job_id, name, crawl_job, args, trigger, schedule, at_once, CRAWL_EXECUTOR))
+    minutes = config.daemon.crawl_every_minutes
+    for channel in approved:
+        job_id = crawl_job_id("telegram", channel)
+        if job_id in seen:
+            continue
+        seen.add(job_id)
+        trigger = IntervalTrigger(seconds=minutes * 60, timezone=tz)
+        name = f"crawl telegram:{channel} (approved)"
+        args = ("telegram", channel)
+        specs.append(
+            JobSpec(
+                job_id, name, crawl_job, args, trigger, _every(minutes), True, CRAWL_EXECUTOR, approved=True
+            )
+        )
     minutes = config.daemon.removal_check_every_minutes
     trigger = IntervalTrigger(seconds=minutes * 60, timezone=tz)
     specs.append(
@@ -190,3 +220,7 @@ def removal_checks_job() -> None:
 
 def es_replay_job() -> None:
     active().es_replay()
+
+
+def approved_sources_job() -> None:
+    active().refresh_sources()

@@ -8,7 +8,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from pipeline.daemon import jobs
@@ -46,9 +46,12 @@ class JobRunner:
         self.verbose = verbose
         self.timeout = float(config.daemon.job_timeout_seconds)
         self.scheduler: Any = None  # set once the scheduler exists: crawls ask it for classifications
-        self.sources: dict[str, SourceConfig] = {}
+        self.configured: dict[str, SourceConfig] = {}
         for source in config.sources:  # a source listed twice: its first entry, as in job_specs
-            self.sources.setdefault(crawl_job_id(source.platform, source.channel), source)
+            self.configured.setdefault(crawl_job_id(source.platform, source.channel), source)
+        self.sources = dict(self.configured)  # and the approved ones (`set_approved`)
+        # Set by the daemon: re-reads the approved sources and brings their crawl jobs in line.
+        self.on_sources: Callable[[], None] | None = None
         self.worker = ClassifierWorker(self._argv(*WORKER_COMMAND), supervisor, self.paths.job_log(CLASSIFY))
         self.last_classify_ok: float | None = None  # monotonic start of the last good classification
         self._busy = 0  # job bodies running
@@ -82,13 +85,32 @@ class JobRunner:
         with self._busy_changed:
             self._busy_changed.wait_for(lambda: self._busy == 0)
 
+    def set_approved(self, channels: Sequence[str]) -> None:
+        """The approved Telegram channels crawled beside the configured sources."""
+        sources = dict(self.configured)
+        for channel in channels:
+            sources.setdefault(
+                crawl_job_id("telegram", channel), SourceConfig(platform="telegram", channel=channel)
+            )
+        self.sources = sources  # one assignment: a crawl starting now sees the old or the new
+
+    @contextlib.contextmanager
+    def _working(self) -> Iterator[None]:
+        """Count a job body as running: shutdown waits for it (`wait_idle`)."""
+        with self._busy_changed:
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._busy_changed:
+                self._busy -= 1
+                self._busy_changed.notify_all()
+
     @contextlib.contextmanager
     def _job(self, job_id: str) -> Iterator[list[StepResult] | None]:
         """Mark the job running, collect its steps' results and record its outcome; None
         when the daemon is stopping (the job does nothing)."""
-        with self._busy_changed:
-            self._busy += 1
-        try:
+        with self._working():
             if self.stopping.is_set():
                 yield None
                 return
@@ -103,10 +125,6 @@ class JobRunner:
                 raise
             finally:
                 self._record(job_id, started, started_at, steps)
-        finally:
-            with self._busy_changed:
-                self._busy -= 1
-                self._busy_changed.notify_all()
 
     def _record(self, job_id: str, started: float, started_at: str, steps: list[StepResult]) -> None:
         if not steps:  # stopped before anything ran: the last outcome stands
@@ -172,6 +190,18 @@ class JobRunner:
             if result.outcome == "ok":
                 self.last_classify_ok = began
             steps.append(result)
+            if not self.stopping.is_set():  # it may have followed new sources
+                self._refresh()
+
+    def refresh_sources(self) -> None:
+        """The approved-sources job: bring the crawl jobs in line with the store's approvals."""
+        with self._working():
+            if not self.stopping.is_set():
+                self._refresh()
+
+    def _refresh(self) -> None:
+        if self.on_sources is not None:
+            self.on_sources()
 
     def removal_checks(self) -> None:
         with self._job(REMOVAL_CHECKS) as steps:

@@ -11,6 +11,10 @@ crashing or hanging step must never take the daemon with it:
 - `removal-checks`: `vigie referrals check`, when this Vigie has that command;
 - `es-replay`: `vigie es replay`, when Elasticsearch is configured.
 
+Sources approved in the store (`vigie sources add`, automatic following after a
+classification) get crawl jobs of their own without a restart: the daemon re-reads them
+after each classification and every minute (`approved-sources`, a job of its own).
+
 Each step's child records its run in the store's `runs` table; the daemon reads the outcome
 from there. One daemon per data directory (a file lock).
 """
@@ -65,6 +69,8 @@ class Daemon:
         self.paths = DaemonPaths.of(config)
         self.tz = timezone_of(config)
         self.specs = job_specs(config)
+        self.approved: list[str] = []  # approved Telegram channels with crawl jobs
+        self._sync_lock = threading.RLock()  # the job store is brought in line by one thread at a time
         self.stopping = threading.Event()
         self.hurry = threading.Event()  # a second signal: no grace for children
         self.halt = threading.Event()  # stops the heartbeat
@@ -104,6 +110,10 @@ class Daemon:
                 self.verbose,
             )
             self._prepare_store()
+            self.approved = self._read_approved()
+            self.specs = job_specs(self.config, self.approved)
+            self.runner.set_approved(self.approved)
+            self.runner.on_sources = self._refresh_sources
             with self.status.change() as data:
                 data["daemon"] = {
                     "pid": os.getpid(),
@@ -192,6 +202,36 @@ class Daemon:
         with Store(self.config.store_url()):
             pass
 
+    def _read_approved(self) -> list[str]:
+        """The approved Telegram channels that are not configured ones, from the store."""
+        from pipeline.discovery import telegram_channels
+        from vigie.store import Store
+
+        configured = {s.channel for s in self.config.sources if s.platform == "telegram"}
+        with Store(self.config.store_url()) as store:
+            return [c for c in telegram_channels(self.config, store) if c not in configured]
+
+    def _refresh_sources(self) -> None:
+        """Crawl jobs for newly approved sources, none for dismissed ones. A store that
+        cannot be read now is tried again at the next refresh."""
+        from vigie.store import is_database_error, one_line
+
+        with self._sync_lock:
+            try:
+                approved = self._read_approved()
+            except Exception as exc:
+                if not (isinstance(exc, VigieError) or is_database_error(exc)):
+                    raise
+                log.warning("cannot read the approved sources (tried again later): %s", one_line(exc))
+                return
+            if approved == self.approved:
+                return
+            assert self.runner is not None
+            self.approved = approved
+            self.specs = job_specs(self.config, approved)
+            self.runner.set_approved(approved)
+            self._sync_jobs()
+
     def _make_scheduler(self) -> Any:
         from apscheduler.events import (
             EVENT_JOB_ERROR,
@@ -230,6 +270,7 @@ class Daemon:
         """The job store is open: bring it in line with the configuration."""
         try:
             self._sync_jobs()
+            self._schedule_refresh()
         except Exception as exc:
             log.exception("cannot synchronise the job store %s", self.paths.jobs)
             self.startup_error = exc
@@ -237,7 +278,26 @@ class Daemon:
         finally:
             self.started.set()
 
+    def _schedule_refresh(self) -> None:
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        self.scheduler.add_job(
+            jobs.approved_sources_job,
+            IntervalTrigger(seconds=jobs.approved_every_seconds(self.config), timezone=self.tz),
+            id=jobs.APPROVED_SOURCES,
+            name="approved sources",
+            jobstore=jobs.TRANSIENT_STORE,
+            executor=jobs.CONTROL_EXECUTOR,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+        )
+
     def _sync_jobs(self) -> None:
+        with self._sync_lock:
+            self._sync_jobs_locked()
+
+    def _sync_jobs_locked(self) -> None:
         from apscheduler.util import undefined
 
         assert self.status is not None
@@ -253,7 +313,12 @@ class Daemon:
                     next_run = undefined
                     log.info("job %s: schedule changed to %s", spec.id, spec.schedule)
             else:
-                log.info("job %s: added, %s", spec.id, spec.schedule)
+                log.info(
+                    "job %s: added%s, %s",
+                    spec.id,
+                    " (approved source)" if spec.approved else "",
+                    spec.schedule,
+                )
             self.scheduler.add_job(
                 spec.func,
                 trigger,
@@ -271,7 +336,7 @@ class Daemon:
         for job_id in existing:
             if jobs.managed(job_id):
                 self.scheduler.remove_job(job_id, jobstore=jobs.PERSISTENT_STORE)
-                log.info("job %s: removed (no longer in the configuration)", job_id)
+                log.info("job %s: removed (no longer configured or approved)", job_id)
             else:
                 log.warning("job %s in %s is not one of Vigie's; left alone", job_id, self.paths.jobs)
         described = {spec.id: (spec.name, spec.schedule) for spec in self.specs}

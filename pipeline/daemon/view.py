@@ -1,5 +1,5 @@
-"""What `vigie daemon status` shows: the daemon, its jobs and the sources, read from the
-status file the daemon keeps and from the store."""
+"""What `vigie daemon status` shows: the daemon, its jobs and the sources (configured, and
+approved in the store), read from the status file the daemon keeps and from the store."""
 
 from __future__ import annotations
 
@@ -48,17 +48,19 @@ def _daemon(raw: dict[str, Any]) -> dict[str, Any] | None:
 
 def _store_sources(config: VigieConfig) -> list[dict[str, Any]]:
     from vigie.store import Store
+    from vigie.store.discovery import decisions
 
     try:
         with Store(config.store_url(), read_only=True) as store:
             rows = [asdict(s) for s in store.sources()]
+            approved = {(d["platform"], d["channel"]) for d in decisions(store, "approved")}
     except VigieError:
-        rows = []
+        rows, approved = [], set()
     for r in rows:
         r.pop("pending_top", None)
     configured = {(s.platform, s.channel) for s in config.sources}
     known = {(r["platform"], r["channel"]) for r in rows}
-    for platform, channel in sorted(configured - known):
+    for platform, channel in sorted((configured | approved) - known):
         rows.append(
             {
                 "platform": platform,
@@ -72,6 +74,7 @@ def _store_sources(config: VigieConfig) -> list[dict[str, Any]]:
         )
     for r in rows:
         r["configured"] = (r["platform"], r["channel"]) in configured
+        r["approved"] = (r["platform"], r["channel"]) in approved and not r["configured"]
     return rows
 
 

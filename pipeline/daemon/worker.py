@@ -75,6 +75,15 @@ def _classification_pass(config: VigieConfig, clf: Any) -> str:
         return "failed"
     for error in report.errors:
         log.warning("%s", error)
+    for c in report.followed:
+        log.warning(
+            "following %s automatically: score %g (%d flagged posts from %s), hop %d",
+            c.key,
+            c.score,
+            c.flagged_posts,
+            ", ".join(c.sources),
+            c.hops,
+        )
     p = report.process
     log.warning(
         "classified %d posts (%d flagged) in %.1f s", p.processed, p.flagged, time.monotonic() - began

@@ -51,7 +51,10 @@ def build_doc(
         "key": row["key"],
         "platform": row["platform"],
         "channel": row["channel"],
-        "post_id": row["post_id"],
+        # A number where the platform's ids are (Telegram, X, TikTok), for range queries;
+        # `post_ref` holds every id as written (Instagram shortcodes too).
+        "post_id": _numeric_id(str(row["post_id"])),
+        "post_ref": str(row["post_id"]),
         "url": row["url"],
         "text": text,
         "lang": row["lang"],
@@ -67,6 +70,12 @@ def build_doc(
         "edited": bool(row["edited"]),
         "partial": bool(row.get("partial")),
         "forwarded_from_name": row.get("forwarded_from_name"),
+        "author_name": row.get("author_name"),
+        "hashtags": json.loads(row.get("hashtags") or "[]"),
+        "mentions": json.loads(row.get("mentions") or "[]"),
+        "likes": row.get("likes"),
+        "shares": row.get("shares"),
+        "comments": row.get("comments"),
         "attachment_types": sorted(
             {a.get("type", "") for a in json.loads(row.get("attachments") or "[]")} - {""}
         ),
@@ -282,3 +291,8 @@ def sync(store: Store, es: Elasticsearch, config: ElasticsearchConfig) -> IndexR
 def count_indexed(es: Elasticsearch, config: ElasticsearchConfig) -> int:
     es.indices.refresh(index=config.index_prefix)
     return int(es.count(index=config.index_prefix)["count"])
+
+
+def _numeric_id(value: str) -> int | None:
+    """A post id as a long where it is one (X and TikTok ids have 19 digits)."""
+    return int(value) if value.isascii() and value.isdigit() and int(value) < 2**63 else None

@@ -115,8 +115,9 @@ def _explanation(
         parts.append(f"Text read in its image(s): {'; '.join(entities['image'][:6])}.")
     if len(evidence) > 1:
         channels = sorted({e["channel"] for e in evidence})
+        where = "channel(s)" if evidence[0]["platform"] == "telegram" else "account(s)"
         parts.append(
-            f"The same advert was posted {len(evidence)} times in {len(channels)} channel(s): "
+            f"The same advert was posted {len(evidence)} times in {len(channels)} {where}: "
             f"{', '.join(channels)}."
         )
     parts.append("Each item was reviewed and confirmed by an analyst before this notice.")
@@ -156,7 +157,12 @@ def _notices(store: Store, platform: str, config: ReferralsConfig, batch_id: str
             evidence.append(
                 {
                     "url": r["url"],
+                    # What a trust & safety team looks the item up by: the platform's own
+                    # name for the account and the content id.
+                    "platform": r["platform"],
                     "channel": r["channel"],
+                    "account_name": r["author_name"],
+                    "content_id": str(r["post_id"]),
                     "published_at": r["published_at"],
                     "captured_at": r["captured_at"],
                     "payload_sha256": r["payload_sha256"],

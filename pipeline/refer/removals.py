@@ -59,7 +59,7 @@ def check_removals(
             and datetime.fromisoformat(r["last_checked_at"]).timestamp() > due_before
         ):
             continue
-        url = f"{base}/s/{r['channel']}?before={r['post_id'] + 1}"
+        url = f"{base}/s/{r['channel']}?before={int(r['post_id']) + 1}"
         try:
             # No redirect is followed: a hidden channel redirects to its landing page.
             response = client.get(url, follow_redirects=False)
@@ -76,7 +76,7 @@ def check_removals(
         elif status == 200:
             try:
                 page = parse_page(body, url, content_type=content_type)
-                present = any(p.post_id == r["post_id"] for p in page.posts)
+                present = any(str(p.post_id) == str(r["post_id"]) for p in page.posts)
                 outcome, detail = (
                     ("online", "post still shown") if present else ("removed", "post no longer shown")
                 )

@@ -8,6 +8,7 @@ from typing import Any
 from classifier.cues import place_name
 from pipeline.refer import ReferralError
 from pipeline.refer.notices import content_type
+from vigie.platforms import NOTICE_PLATFORM
 from vigie.store import Store, cases, utcnow
 from vigie.store import media as stored_media
 
@@ -42,6 +43,7 @@ def review_queue(store: Store, limit: int | None = 50, include_decided: bool = F
             {
                 "key": r["post_key"],
                 "url": r["url"],
+                "platform": r["platform"],
                 "channel": r["channel"],
                 "lang": r["lang"],
                 "score": r["score"],
@@ -88,7 +90,7 @@ def decide(store: Store, target: str, decision: str, reason: str, reviewer: str)
                 store,
                 r["post_key"],
                 r["cluster_id"],
-                r["platform"],
+                NOTICE_PLATFORM.get(r["platform"], r["platform"]),  # Instagram's go to Meta
                 ctype,
                 decision,
                 reason.strip(),

@@ -18,6 +18,8 @@ REMOVED_GREEN = "#2e9e6b"
 STATUS = {  # status → legend label, colour
     "removed": ("Removed", REMOVED_GREEN),
     "online": ("Still online", "#c9453c"),
+    "restricted": ("Restricted by the platform", "#8a5cc2"),
+    "declined": ("Declined by the platform", "#7a4a2a"),
     "referred": ("Referred, awaiting", "#1f5fa8"),
     "confirmed": ("Confirmed, not yet referred", "#e0a43a"),
     "rejected": ("Rejected on review", "#9aa3b2"),

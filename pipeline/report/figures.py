@@ -1,5 +1,5 @@
 """The report's figures from the store's rows: languages, routes and prices, contacts,
-channels, repost clusters, referral outcomes and time to removal."""
+channels, repost clusters, referral outcomes, platforms' answers and time to removal."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pipeline.report.model import (
     Figures,
     Language,
     Outcomes,
+    PlatformAnswer,
     PlatformOutcomes,
     PlatformRemoval,
     Removal,
@@ -32,8 +33,18 @@ from vigie import __version__
 if TYPE_CHECKING:
     from vigie.store import Store
 
-STATUSES = ("removed", "online", "referred", "confirmed", "rejected")
-SENT = ("referred", "removed", "online")  # statuses of referrals a platform has received
+STATUSES = ("removed", "restricted", "declined", "online", "referred", "confirmed", "rejected")
+# Statuses of referrals a platform has received.
+SENT = ("referred", "removed", "online", "restricted", "declined")
+# What became of a referral a platform received, as the answers table names it.
+KINDS = {
+    "removed": "removed",
+    "account_suspended": "account suspended",
+    "restricted": "restricted",
+    "rejected": "rejected by the platform",
+    "online": "still online (re-checked)",
+    "pending": "no answer yet",
+}
 LANGUAGES = {
     "ar": "Arabic",
     "ar-Latn": "Arabizi",
@@ -270,6 +281,45 @@ def _removal(referrals: list[Referral]) -> Removal:
     )
 
 
+def _kind(r: Referral) -> str:
+    if r.status == "removed":
+        return "account_suspended" if r.outcome == "account_suspended" else "removed"
+    return {"restricted": "restricted", "declined": "rejected", "online": "online"}.get(r.status, "pending")
+
+
+def _hours_to_answer(r: Referral, kind: str) -> float | None:
+    """Hours from referral to removal (the content gone) or to the platform's answer."""
+    answered = r.removed_at if kind in ("removed", "account_suspended") else r.outcome_at
+    if kind in ("online", "pending") or not r.referred_at or not answered or answered < r.referred_at:
+        return None
+    return (answered - r.referred_at).total_seconds() / 3600
+
+
+def _answers(referrals: list[Referral]) -> list[PlatformAnswer]:
+    """Each platform's referrals by what became of them, with the median time to the answer."""
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    hours: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in referrals:
+        if r.status not in SENT:
+            continue
+        kind = _kind(r)
+        counts[r.platform][kind] += 1
+        if (h := _hours_to_answer(r, kind)) is not None:
+            hours[(r.platform, kind)].append(h)
+    return [
+        PlatformAnswer(
+            platform=platform,
+            kind=kind,
+            label=label,
+            n=kinds[kind],
+            median_hours=_median(hours[(platform, kind)]),
+        )
+        for platform, kinds in sorted(counts.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
+        for kind, label in KINDS.items()
+        if kinds[kind]
+    ]
+
+
 def collect(store: Store, period: str | None = None) -> Figures:
     """The report's figures for posts published in `period` (a year, month or day), or all."""
     period = check_period(period)
@@ -314,4 +364,5 @@ def collect(store: Store, period: str | None = None) -> Figures:
         clusters=clusters[: TOP["clusters"]],
         outcomes=outcomes,
         removal=removal,
+        answers=_answers(rows.referrals),
     )

@@ -131,6 +131,17 @@ class Removal:
 
 
 @dataclass(frozen=True, slots=True)
+class PlatformAnswer:
+    """How many of a platform's referrals ended one way, and how long the answer took."""
+
+    platform: str
+    kind: str  # removed, account_suspended, restricted, rejected, online, pending
+    label: str
+    n: int
+    median_hours: float | None  # from referral to the answer; None for online and pending
+
+
+@dataclass(frozen=True, slots=True)
 class Figures:
     generated_at: str
     version: str
@@ -145,3 +156,4 @@ class Figures:
     clusters: list[Cluster]
     outcomes: Outcomes
     removal: Removal
+    answers: list[PlatformAnswer]  # by platform (most referrals first), then in `figures.KINDS` order

@@ -1,5 +1,6 @@
-"""Everything the report reads from the store (`vigie.store.queries.report_rows`), as
-typed rows. The only module of the report that asks the store."""
+"""Everything the report reads from the store (`vigie.store.queries.report_rows`, and the
+referrals with the platforms' answers from `vigie.store.outcomes`), as typed rows. The only
+module of the report that asks the store."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.report.period import check_period
 from vigie.store import DECIDED
+from vigie.store.outcomes import report_referrals
 from vigie.store.queries import report_rows
 
 if TYPE_CHECKING:
@@ -39,6 +41,8 @@ class Referral:
     platform: str
     referred_at: datetime | None
     removed_at: datetime | None
+    outcome: str | None = None  # the platform's latest answer: removed, account_suspended, ...
+    outcome_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +73,8 @@ def _json_object(value: str | None) -> dict[str, Any]:
 
 def read_rows(store: Store, period: str | None = None) -> ReportRows:
     """The rows behind the report for posts published in `period` (a year, month or day), or all."""
-    rows = report_rows(store, check_period(period), DECIDED)
+    period = check_period(period)
+    rows = report_rows(store, period, DECIDED)
     flagged = [
         FlaggedPost(
             key=row["key"],
@@ -90,7 +95,9 @@ def read_rows(store: Store, period: str | None = None) -> ReportRows:
             platform=row["platform"],
             referred_at=_when(row["referred_at"]),
             removed_at=_when(row["removed_at"]),
+            outcome=row["outcome"],
+            outcome_at=_when(row["outcome_at"]),
         )
-        for row in rows["referrals"]
+        for row in report_referrals(store, period)
     ]
     return ReportRows(posts=rows["posts"], analysed=rows["analysed"], flagged=flagged, referrals=referrals)

@@ -476,7 +476,7 @@ def test_sigkill_at_any_moment_loses_and_duplicates_nothing(
     )
     keys = [r["key"] for r in rows]
     assert len(keys) == len(set(keys)) == len({r["post_id"] for r in rows})  # no duplicates
-    assert sorted(r["post_id"] for r in rows) == expected  # nothing lost, nothing extra
+    assert sorted(int(r["post_id"]) for r in rows) == expected  # nothing lost, nothing extra
     assert set(keys) == {f"telegram:kill_chan:{i}" for i in expected}
     by_key = {r["key"]: r for r in rows}
     for key, seen in snapshots.items():  # stored before a kill: untouched since (classifying minimises text)

@@ -104,7 +104,9 @@ def stored_posts(path: Path) -> list[dict[str, Any]]:
     """What the store holds, read as a read-only command does: posts by id, sources, runs
     oldest first."""
     with Store(path, read_only=True) as store:
-        return sorted(store.posts(), key=lambda p: p["post_id"])
+        return sorted(
+            ({**p, "post_id": int(p["post_id"])} for p in store.posts()), key=lambda p: p["post_id"]
+        )
 
 
 def stored_sources(path: Path) -> list[dict[str, Any]]:

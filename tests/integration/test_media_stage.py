@@ -65,7 +65,7 @@ def test_images_are_fetched_hashed_and_read_and_hostile_files_kept_as_evidence(s
         )  # fmt: skip
         report = fetch_and_read(config, store)
         media = stored.media_of(store, [f"telegram:chan:{i}" for i in range(1, 5)])
-        texts = {p["post_id"]: p["ocr_text"] for p in store.posts()}
+        texts = {int(p["post_id"]): p["ocr_text"] for p in store.posts()}
     assert report.errors[:1] and "missing.png" in report.errors[0] and report.fetched == 3
     flyer, strip, html = (media[f"telegram:chan:{i}"][0] for i in (1, 2, 3))
     assert flyer["sha256"] == hashlib.sha256(files["flyer.png"]).hexdigest() and flyer["pdq_quality"] >= 50

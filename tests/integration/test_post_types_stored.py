@@ -15,7 +15,7 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "telegram"
 
 def _stored(tmp_path: Path) -> dict[int, dict]:
     with Store(tmp_path / "data" / "vigie.db", read_only=True) as store:
-        return {p["post_id"]: p for p in store.posts()}
+        return {int(p["post_id"]): p for p in store.posts()}
 
 
 def test_crawled_post_types_are_stored_with_their_attachments(tmp_path, mirror_factory, config_file):
@@ -126,7 +126,7 @@ def test_an_export_s_own_images_are_held_then_read_like_fetched_ones(tmp_path, c
         fetch_and_read(load_config(config), store)
         keys = [p["key"] for p in store.posts()]
         media = stored_media.media_of(store, keys)
-        texts = {p["post_id"]: p["ocr_text"] or "" for p in store.posts()}
+        texts = {int(p["post_id"]): p["ocr_text"] or "" for p in store.posts()}
     (held,) = media[keys[0]]
     assert held["status"] == "fetched" and held["sha256"] == hashlib.sha256(flyer.getvalue()).hexdigest()
     assert held["url"] == "photos/photo_1.jpg" and held["content_type"] == "image/jpeg"

@@ -156,7 +156,7 @@ def test_a_batch_with_repeats_and_more_posts_than_a_statement_takes(store):
     assert store.upsert_posts(batch) == {"new": 1200, "updated": 1, "unchanged": 2}
     assert store.count_posts() == 1200
     by_id = {p["post_id"]: p for p in store.posts()}
-    assert by_id[5]["text"] == "edited" and by_id[7]["views"] == 70
+    assert by_id["5"]["text"] == "edited" and by_id["7"]["views"] == 70
 
 
 def test_minimised_post_stays_unchanged_until_edited(store):
@@ -300,8 +300,8 @@ def test_sqlite_is_in_wal_mode_and_keeps_its_schema_number(tmp_path):
     with Store(tmp_path / "vigie.db") as store:
         assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-        assert store.db.execute("PRAGMA user_version").fetchone()[0] == 5  # what older releases read
-        assert head() == "0005"
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == 6  # what older releases read
+        assert head() == "0006"
 
 
 @pytest.mark.parametrize("name", ["schema1.db", "schema3.db", "schema4.db", "release-0004.db"])
@@ -313,9 +313,12 @@ def test_a_store_of_an_earlier_release_is_upgraded_with_nothing_lost(tmp_path, n
     before = sqlite_rows(path)
     with Store(path) as store:
         assert legacy_differences(store) == []
-        assert store.db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0005",)]
+        assert store.db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0006",)]
         keys = [p["key"] for p in store.posts()]
     after = sqlite_rows(path)
+    # Schema 6 holds post ids as text: 42 is "42" (key, platform, channel, post_id, ...).
+    before["posts"] = sorted(((*r[:3], str(r[3]), *r[4:]) for r in before["posts"]), key=repr)
+    assert all(isinstance(r[3], str) for r in after["posts"])
     for table, rows in before.items():
         # Columns added since keep their defaults; the rows and what they held stay.
         assert [r[: len(rows[0])] for r in after[table]] == rows if rows else after[table] == [], table

@@ -166,7 +166,7 @@ def test_parser_never_crashes_and_keeps_only_web_links(body):
     except VigieError:
         return  # MarkupChangedError and friends: documented answers
     for post in page.posts:
-        assert 0 < post.post_id <= MAX_INTEGER
+        assert isinstance(post.post_id, int) and 0 < post.post_id <= MAX_INTEGER
         for url in [*post.links, *post.media, post.forwarded_from, post.reply_to]:
             assert url is None or url.startswith(("http://", "https://")), url
         stored = clean_text(post.text)

@@ -59,7 +59,7 @@ def test_review_band_posts_wait_after_the_adverts_and_can_be_confirmed(tmp_path:
         report = process(store, Bands(), keep_text=False)  # type: ignore[arg-type]
         assert (report.processed, report.flagged, report.for_review, report.minimised) == (3, 1, 1, 1)
         texts = {r["post_id"]: r["text"] for r in store.posts()}
-        assert texts == {1: "", 2: UNSURE, 3: SURE}  # the review band keeps its text
+        assert texts == {"1": "", "2": UNSURE, "3": SURE}  # the review band keeps its text
         contacts = {c for n in (1, 2, 3) for c in analysis.contacts_of(store, f"telegram:hostile_chan:{n}")}
         assert contacts == {"+905367412290"}  # only sure adverts link channels
 
@@ -80,7 +80,7 @@ def test_a_new_model_never_wipes_what_an_analyst_confirmed(tmp_path: Path):
         harsher.scores[UNSURE] = 0.01  # the next model thinks it is nothing
         # The minimised post is not redone; the two whose text was kept are.
         assert process(store, harsher, keep_text=False).processed == 2  # type: ignore[arg-type]
-        post = next(p for p in store.posts() if p["post_id"] == 2)
+        post = next(p for p in store.posts() if p["post_id"] == "2")
         (row,) = [r for r in outbox.index_candidates(store) if r["key"] == "telegram:hostile_chan:2"]
         assert (post["text"], post["minimised"]) == (UNSURE, 0)
         assert (row["is_advert"], row["needs_review"], row["model_id"]) == (0, 1, "harsher")

@@ -141,7 +141,7 @@ def test_truncated_and_garbled_pages_never_crash():
         except VigieError:
             continue
         for post in result.posts:
-            assert post.channel and post.post_id > 0
+            assert post.channel and isinstance(post.post_id, int) and post.post_id > 0
 
 
 def test_mirror_pages_round_trip_every_field():

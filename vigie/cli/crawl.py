@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -15,10 +16,11 @@ def crawl(ctx: click.Context) -> None:
     """Collect public posts. Without a subcommand, crawl every source in the configuration."""
     if ctx.invoked_subcommand is None:
         config = load(ctx)
-        channels = [s.channel for s in config.sources if s.platform == "telegram"]
+        channels = _watched(config)
         if not channels:
             raise click.UsageError(
-                "no sources in the configuration; name channels: vigie crawl telegram NAME..."
+                "no sources in the configuration or approved (`vigie sources add`); "
+                "name channels: vigie crawl telegram NAME..."
             )
         _run(ctx, channels, None, None, None)
 
@@ -45,7 +47,7 @@ def telegram(
     as_json: bool,
 ) -> None:
     """Crawl Telegram public channel previews (t.me/s/CHANNEL). Without CHANNELS, crawl
-    the Telegram sources of the configuration."""
+    the Telegram sources of the configuration and the approved ones."""
     from vigie.config import channel_name, http_url
 
     if base_url:
@@ -60,9 +62,11 @@ def telegram(
         except ValueError as exc:
             raise click.BadParameter(f"{raw!r}: expected {exc}", param_hint="CHANNELS") from None
     if not names:
-        names = [s.channel for s in load(ctx).sources if s.platform == "telegram"]
+        names = _watched(load(ctx))
         if not names:
-            raise click.UsageError("name at least one channel, or list sources in the configuration")
+            raise click.UsageError(
+                "name at least one channel, or list sources in the configuration (or approve some: `vigie sources add`)"
+            )
     if out:
         _check_out(Path(out))
     _run(ctx, names, base_url, max_pages, out, as_json)
@@ -104,3 +108,12 @@ def _run(
         raise VigieError(f"the crawl failed, recorded as a failed run: {report.unexpected[0]}")
     if report.sources and len(report.failed) == len(report.sources):
         raise VigieError("every source failed; see the errors above")
+
+
+def _watched(config: Any) -> list[str]:
+    """The Telegram channels to crawl: the configured ones and those approved since."""
+    from pipeline.discovery import telegram_channels
+    from vigie.store import Store
+
+    with Store(config.store_url()) as store:
+        return telegram_channels(config, store)

@@ -35,7 +35,8 @@ def run(ctx: click.Context, no_classify: bool) -> None:
     long-lived worker process that loads the classifier once. Schedules are kept in
     <data_dir>/jobs.sqlite across restarts; each job runs `vigie` in a child process, its
     output in <data_dir>/logs/jobs/, and records its run in the store (`vigie status`).
-    One daemon per data directory; configuration changes apply at the next start."""
+    One daemon per data directory; configuration changes apply at the next start, sources
+    approved with `vigie sources add` (or followed automatically) within a minute."""
     from pipeline.daemon import Daemon
 
     config = load(ctx)
@@ -118,7 +119,9 @@ def _print(status: dict[str, Any]) -> None:
     for column in ("source", "cursor", "resume below", "last success", "last error"):
         sources.add_column(column)
     for s in status["sources"]:
-        name = f"{s['platform']}:{s['channel']}" + ("" if s["configured"] else " (not configured)")
+        name = f"{s['platform']}:{s['channel']}" + (
+            " (approved)" if s.get("approved") else ("" if s["configured"] else " (not configured)")
+        )
         sources.add_row(
             cell(name),
             str(s["cursor"] if s["cursor"] is not None else "-"),

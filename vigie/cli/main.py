@@ -35,10 +35,11 @@ COMMANDS = {
     "report": "vigie.cli.report:report",
     "daemon": "vigie.cli.daemon:daemon_group",
     "links": "vigie.cli.links:links",
+    "sources": "vigie.cli.sources:sources_group",
 }
 HELP = {
     "crawl": "Collect public posts from configured or named sources.",
-    "import": "Import platform exports (Telegram Desktop JSON).",
+    "import": "Import exports: Telegram Desktop, Zeeschuimer, 4CAT, Meta, TikTok, X, CSV.",
     "demo": "Run Vigie on the bundled sample channels, served locally.",
     "mirror": "Serve the bundled sample channels as Telegram preview pages.",
     "status": "Show each source's cursor, last run and last error.",
@@ -51,10 +52,11 @@ HELP = {
     "es": "Elasticsearch index template and spool replay.",
     "kibana": "Install the analysts' dashboards into Kibana.",
     "review": "Confirm or reject flagged posts and clusters (audited).",
-    "referrals": "Export notices for platforms, verify removals, statistics.",
+    "referrals": "Export notices, verify removals, record platforms' answers, statistics.",
     "report": "A self-contained HTML report for analysts.",
     "daemon": "Run everything on schedules, unattended.",
     "links": "Channels that share contacts (phones, handles, links).",
+    "sources": "New sources that flagged posts point to; approve or dismiss them.",
 }
 
 

@@ -54,6 +54,11 @@ def print_run_summary(report: Any, console: Console) -> None:
             f"Elasticsearch: {report.indexed} indexed, {report.deleted} removed, {report.spooled} spooled; "
             f"{report.es_count} documents vs {report.store_flagged} flagged in the store ({same})"
         )
+    for c in report.followed:
+        console.print(
+            f"following {markup(c.key)} automatically: score {c.score:g} ({c.flagged_posts} flagged posts "
+            f"from {markup(', '.join(c.sources))}), hop {c.hops}"
+        )
     for error in report.errors:
         console.print(f"[yellow]warning:[/yellow] {markup(error)}")
 

@@ -3,7 +3,7 @@ removal checks) and run history, in SQLite (the default) or PostgreSQL, named by
 
 Every table is defined in `schema`, every schema change is an Alembic revision in
 `migrations/versions/`, and every query lives in this package, one module per aggregate:
-`posts` (and crawl cursors), `media`, `runs`, `analysis`, `outbox`, `cases`, `queries`.
+`posts` (and crawl cursors), `media`, `runs`, `analysis`, `outbox`, `cases`, `outcomes`, `queries`.
 """
 
 from vigie.store.core import Store, utcnow
@@ -12,7 +12,7 @@ from vigie.store.posts import Outcome, SourceState, content_sha256
 from vigie.store.runs import Run
 
 # Referral states an analyst's confirmation leads to: such a post stays flagged whatever it scores.
-DECIDED = ("confirmed", "referred", "removed", "online")
+DECIDED = ("confirmed", "referred", "removed", "online", "restricted", "declined")
 
 __all__ = [
     "CHECK_SECONDS",

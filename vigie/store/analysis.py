@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, delete, func, or_, select, update
 
 from vigie.store.portable import insert_missing, upsert
+from vigie.store.posts import in_id_order
 from vigie.store.schema import analysis, contacts, posts, referrals, signatures
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def pending_posts(store: Store, current_model: str, limit: int) -> list[dict[str
         select(posts, status.label("referral_status"))
         .select_from(_POSTS_AND_ANALYSIS)
         .where(_pending(current_model))
-        .order_by(posts.c.platform, posts.c.channel, posts.c.post_id)
+        .order_by(*in_id_order())
         .limit(limit)
     )
     with store.reading() as connection:

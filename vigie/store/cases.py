@@ -1,7 +1,8 @@
 """Cases: analysts' reviews (an audit log), referrals and their batches, removal checks,
 and the figures a trusted flagger publishes.
 
-A referral moves new → confirmed | rejected → referred → removed | online."""
+A referral moves new → confirmed | rejected → referred → removed | online (a re-crawl) |
+restricted | declined (a platform's answer, `outcomes`)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from vigie.store.schema import analysis, posts, referral_batches, referrals, rem
 if TYPE_CHECKING:
     from vigie.store.core import Store
 
-LOCKED = ("referred", "removed", "online")  # referred items are not reviewed again
+# Referred items are not reviewed again, whatever became of them.
+LOCKED = ("referred", "removed", "online", "restricted", "declined")
 
 _FLAGGED = or_(analysis.c.is_advert == 1, analysis.c.needs_review == 1)
 _ANALYSED_POSTS = analysis.join(posts, posts.c.key == analysis.c.post_key).outerjoin(
@@ -128,7 +130,8 @@ def confirmed_for(store: Store, platform: str) -> list[dict[str, Any]]:
     p, a, r = posts.c, analysis.c, referrals.c
     query = (
         select(
-            r.post_key, r.cluster_id, r.content_type, p.url, p.channel, p.text, p.payload_sha256,
+            r.post_key, r.cluster_id, r.content_type, p.url, p.platform, p.channel, p.post_id,
+            p.author_name, p.text, p.payload_sha256,
             p.captured_at, p.crawler_version, p.published_at, a.entities, a.score, a.lang,
         )
         .select_from(
@@ -225,11 +228,13 @@ def record_removal_check(store: Store, post_key: str, outcome: str, detail: str,
 
 
 def referred_in(store: Store, period: str | None) -> list[dict[str, Any]]:
-    """Every referred item (of a period: YYYY or YYYY-MM of its referral date)."""
+    """Every referred item (of a period: YYYY or YYYY-MM of its referral date), with the
+    platform's latest answer."""
     r = referrals.c
     query = select(
-        r.platform, r.content_type, r.status, r.notice_id, r.post_key, r.referred_at, r.removed_at
-    ).where(r.referred_at.is_not(None))
+        r.platform, r.content_type, r.status, r.notice_id, r.post_key, r.referred_at, r.removed_at,
+        r.outcome, r.outcome_at,
+    ).where(r.referred_at.is_not(None))  # fmt: skip
     if period:
         query = query.where(r.referred_at.startswith(period, autoescape=True))
     with store.reading() as connection:

@@ -7,6 +7,8 @@ revision of that number first, then upgraded like any other."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -90,7 +92,7 @@ def upgrade(engine: Engine) -> None:
     if stamped == head():
         return
 
-    with engine.begin() as connection:
+    with engine.connect() as connection, _references_checked_at_the_end(connection), connection.begin():
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
         now = current_revision(connection)
@@ -101,6 +103,28 @@ def upgrade(engine: Engine) -> None:
         if now is not None and not inspect(connection).has_table("alembic_version"):
             command.stamp(config, now)  # a store from before Alembic: it is at `now` already
         command.upgrade(config, "head")
+        if connection.dialect.name == "sqlite":
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:  # rolled back: the store stays as it was
+                raise StoreError(f"the upgrade would leave {len(broken)} rows referring to nothing")
+
+
+@contextmanager
+def _references_checked_at_the_end(connection: Connection) -> Iterator[None]:
+    """SQLite rebuilds a table to change a column's type (schema 6: post ids as text), and a
+    dropped table's rows count as deleted for the rows that refer to them, even once the new
+    table has its name. Foreign keys are off for the upgrade (the pragma only takes outside a
+    transaction) and checked before it commits, then on again."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        raw.execute("PRAGMA foreign_keys=ON")
 
 
 def check_current(engine: Engine) -> None:

@@ -29,8 +29,8 @@ Outcome = Literal["new", "updated", "unchanged"]
 # Content that makes a stored post "updated" when it changes; views change all the time.
 _CONTENT = ("url", "text", "published_at", "forwarded_from", "reply_to", "edited", "media", "links")
 # Later additions count only when set, so a post stored before them keeps its hash.
-_CONTENT_SINCE_5 = ("attachments", "partial", "forwarded_from_name")
-_UNSET: tuple[Any, ...] = ("[]", 0, None)
+_CONTENT_SINCE_5 = ("attachments", "partial", "forwarded_from_name", "author_name", "hashtags", "mentions")
+_UNSET: tuple[Any, ...] = ("[]", 0, None, None, "[]", "[]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +74,7 @@ def _row(post: Post) -> dict[str, Any]:
         "key": post.key,
         "platform": post.platform,
         "channel": post.channel,
-        "post_id": post.post_id,
+        "post_id": str(post.post_id),
         "url": post.url,
         "text": post.text,
         "published_at": post.published_at,
@@ -87,6 +87,12 @@ def _row(post: Post) -> dict[str, Any]:
         "attachments": json.dumps([a.to_json() for a in post.attachments], ensure_ascii=False),
         "partial": int(post.partial),
         "forwarded_from_name": post.forwarded_from_name,
+        "author_name": post.author_name,
+        "hashtags": json.dumps(post.hashtags, ensure_ascii=False),
+        "mentions": json.dumps(post.mentions, ensure_ascii=False),
+        "likes": post.likes,
+        "shares": post.shares,
+        "comments": post.comments,
         # New or edited: its media are fetched (or, for an export's own files, read from the
         # media store) and read before it is classified.
         "media_pending": int(any(a.needs_reading() for a in post.attachments)),
@@ -101,7 +107,9 @@ def _row(post: Post) -> dict[str, Any]:
 
 
 _RUN = 500
-_KEPT = ("key", "platform", "channel", "post_id", "views")  # what an edit does not replace
+# Counts that change all the time: kept when new, never making a post "updated".
+_COUNTS = ("views", "likes", "shares", "comments")
+_KEPT = ("key", "platform", "channel", "post_id", *_COUNTS)  # what an edit does not replace
 
 
 def _locked(connection: Connection, keys: list[str]) -> dict[str, Any]:
@@ -109,7 +117,7 @@ def _locked(connection: Connection, keys: list[str]) -> dict[str, Any]:
     if not keys:
         return {}
     query = (
-        select(posts.c.key, posts.c.content_sha256, posts.c.views)
+        select(posts.c.key, posts.c.content_sha256, *(posts.c[c] for c in _COUNTS))
         .where(posts.c.key.in_(keys))
         .order_by(posts.c.key)  # two writers lock shared rows in one order: neither waits on the other
         .with_for_update()
@@ -149,32 +157,36 @@ def _upsert_distinct(connection: Connection, batch: list[Post], now: str) -> dic
     counts["new"] = len(inserted)
     # Rows a concurrent writer inserted between our look and our insert: compared like the others.
     stored |= _locked(connection, [row["key"] for row in fresh if row["key"] not in inserted])
-    views: list[dict[str, Any]] = []
+    counted: list[dict[str, Any]] = []
     edits: list[dict[str, Any]] = []
     for key, old in stored.items():
         row = rows[key]
         # A minimised post has lost its text; its content hash still says whether it changed.
         if old.content_sha256 == row["content_sha256"]:
             counts["unchanged"] += 1
-            if row["views"] is not None and row["views"] != old.views:
-                views.append({"b_key": key, "b_views": row["views"]})
+            if any(row[c] is not None and row[c] != getattr(old, c) for c in _COUNTS):
+                counted.append({"b_key": key, **{f"b_{c}": row[c] for c in _COUNTS}})
         else:
             counts["updated"] += 1
             edits.append({f"b_{k}": v for k, v in row.items()})
     by_key = posts.c.key == bindparam("b_key")
-    if views:
-        connection.execute(update(posts).where(by_key).values(views=bindparam("b_views")), views)
+    # A count the new capture lacks keeps the stored one.
+    counts_kept = {c: func.coalesce(bindparam(f"b_{c}", type_=posts.c[c].type), posts.c[c]) for c in _COUNTS}
+    if counted:
+        connection.execute(update(posts).where(by_key).values(**counts_kept), counted)
     if edits:
         changed: dict[str, Any] = {k: bindparam(f"b_{k}") for k in rows[keys[0]] if k not in _KEPT}
-        views_kept = func.coalesce(bindparam("b_views", type_=posts.c.views.type), posts.c.views)
-        statement = (
-            update(posts).where(by_key).values(**changed, views=views_kept, updated_at=now, minimised=0)
-        )
+        statement = update(posts).where(by_key).values(**changed, **counts_kept, updated_at=now, minimised=0)
         connection.execute(statement, edits)
         # What was read in the old version's media goes with it; the media stage reads the new.
         edited = [row["b_key"] for row in edits]
         connection.execute(delete(post_media).where(post_media.c.post_key.in_(edited)))
     return counts
+
+
+def in_id_order() -> tuple[ColumnElement[Any], ...]:
+    """Posts by platform, channel and id, numeric ids in number order (9 before 10)."""
+    return (posts.c.platform, posts.c.channel, func.length(posts.c.post_id), posts.c.post_id)
 
 
 def upsert_posts(store: Store, batch: Iterable[Post]) -> dict[Outcome, int]:
@@ -202,11 +214,7 @@ def iter_posts(
     store: Store, platform: str | None = None, channel: str | None = None
 ) -> Iterator[dict[str, Any]]:
     """Every stored post (of a platform, of a channel), in channel and id order."""
-    query = (
-        select(posts)
-        .where(_where(platform, channel))
-        .order_by(posts.c.platform, posts.c.channel, posts.c.post_id)
-    )
+    query = select(posts).where(_where(platform, channel)).order_by(*in_id_order())
     with store.reading() as connection:
         for row in connection.execute(query).mappings():
             yield dict(row)
@@ -226,6 +234,9 @@ def minimise_post(store: Store, key: str) -> None:
                 attachments="[]",
                 ocr_text=None,
                 forwarded_from_name=None,
+                author_name=None,
+                hashtags="[]",
+                mentions="[]",
                 minimised=1,
             )
         )

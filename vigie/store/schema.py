@@ -35,7 +35,8 @@ posts = Table(
     Column("key", Text, primary_key=True),
     Column("platform", Text, nullable=False),
     Column("channel", Text, nullable=False),
-    Column("post_id", Int64, nullable=False),
+    # Text since schema 6: Instagram shortcodes and Facebook ids are not integers.
+    Column("post_id", Text, nullable=False),
     Column("url", Text, nullable=False),
     Column("text", Text, nullable=False),
     Column("published_at", Text),
@@ -63,6 +64,14 @@ posts = Table(
     Column("media_tried_at", Text),
     # The text read in the post's images, in attachment order.
     Column("ocr_text", Text),
+    # What other platforms give beside the text: the author's display name, hashtags and
+    # mentions (JSON lists), and engagement counts.
+    Column("author_name", Text),
+    Column("hashtags", Text, nullable=False, server_default=text("'[]'")),
+    Column("mentions", Text, nullable=False, server_default=text("'[]'")),
+    Column("likes", Int64),
+    Column("shares", Int64),
+    Column("comments", Int64),
     Index("posts_by_channel", "platform", "channel", "post_id"),
     Index("posts_media_pending", "media_pending"),
 )
@@ -220,8 +229,54 @@ referrals = Table(
     Column("evidence_captured_at", Text),
     Column("evidence_crawler_version", Text),
     Column("updated_at", Text, nullable=False),
-    CheckConstraint("status IN ('confirmed', 'rejected', 'referred', 'removed', 'online')"),
+    # What the platform answered, when it did (`platform_outcomes` holds every answer).
+    Column("outcome", Text),
+    Column("outcome_at", Text),
+    CheckConstraint(
+        "status IN ('confirmed', 'rejected', 'referred', 'removed', 'online', 'restricted', 'declined')",
+        name="referrals_status_check",
+    ),
     Index("referrals_by_status", "status", "platform"),
+)
+
+# Platforms' answers to notices: recorded by an analyst, from a CSV of outcomes, or matched
+# in the DSA Transparency Database's statements of reasons.
+platform_outcomes = Table(
+    "platform_outcomes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("post_key", Text, ForeignKey("posts.key"), nullable=False),
+    Column("notice_id", Text),
+    Column("outcome", Text, nullable=False),
+    Column("reason", Text),
+    Column("decided_at", Text, nullable=False),
+    Column("recorded_at", Text, nullable=False),
+    Column("source", Text, nullable=False),  # analyst, csv or dsa-tdb
+    Column("reference", Text),  # the statement of reasons' PUID, the CSV's file:line
+    Column("recorded_by", Text),  # the analyst, or the command that matched it
+    Column("note", Text),
+    CheckConstraint("outcome IN ('removed', 'rejected', 'restricted', 'account_suspended')"),
+    CheckConstraint("source IN ('analyst', 'csv', 'dsa-tdb')"),
+    Index("platform_outcomes_by_post", "post_key", "id"),
+    Index("platform_outcomes_by_reference", "reference"),
+    sqlite_autoincrement=True,
+)
+
+# Sources found in stored posts that an analyst (or automatic following) decided on:
+# approved ones are crawled beside the configured ones; dismissed ones are not offered again.
+discovered_sources = Table(
+    "discovered_sources",
+    metadata,
+    Column("platform", Text, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("decided_at", Text, nullable=False),
+    Column("decided_by", Text, nullable=False),
+    Column("hops", Integer, nullable=False, server_default=text("1")),
+    Column("score", Real),
+    Column("evidence", Text, nullable=False, server_default=text("'{}'")),
+    PrimaryKeyConstraint("platform", "channel"),
+    CheckConstraint("status IN ('approved', 'dismissed')"),
 )
 
 referral_batches = Table(
