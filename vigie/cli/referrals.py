@@ -245,7 +245,16 @@ def stats_cmd(ctx: click.Context, period: str | None, as_json: bool) -> None:
         title=f"Referrals {figures['period']}: {figures['notices']} notices, {figures['items']} URLs; "
         f"median time to removal {_hours(figures['median_hours_to_removal'])} h"
     )
-    for col in ("platform", "notices", "URLs", "content types", *OUTCOME_COLUMNS.values(), "removal rate"):
+    columns = (
+        "platform",
+        "notices",
+        "URLs",
+        "content types",
+        *OUTCOME_COLUMNS.values(),
+        "removal rate",
+        "median hours",
+    )
+    for col in columns:
         table.add_column(col)
     for platform, p in sorted(figures["by_platform"].items()):
         types = ", ".join(f"{k} {v}" for k, v in sorted(p["by_content_type"].items()))
@@ -257,9 +266,10 @@ def stats_cmd(ctx: click.Context, period: str | None, as_json: bool) -> None:
             cell(types),
             *(_outcome_cell(p, kind) for kind in OUTCOME_COLUMNS),
             rate,
+            "-" if p["median_hours_to_removal"] is None else str(p["median_hours_to_removal"]),
         )
     Console(width=180).print(table)
-    echo("Outcome cells: items (median hours from referral to the answer).")
+    echo("Outcome cells: items (median hours from referral to the answer); median hours: to removal.")
 
 
 OUTCOME_COLUMNS = {
