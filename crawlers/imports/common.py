@@ -278,3 +278,37 @@ def files(paths: list[str | Path]) -> list[Path]:
             raise InputFormatError(f"{path}: no such file")
         out.append(path)
     return out
+
+
+LINES_SUFFIXES = (".jsonl", ".ndjson", ".jsonlines")
+
+
+def is_json_lines(path: Path) -> bool:
+    """Whether a JSON file holds one document per line: by its name, else because its first
+    line is a whole document with more after it."""
+    if path.suffix.lower() in LINES_SUFFIXES:
+        return True
+    try:
+        with path.open("rb") as handle:
+            first = next((line for line in handle if line.strip()), b"")
+    except OSError as exc:
+        raise InputFormatError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        json.loads(first.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return len(first.strip()) < path.stat().st_size - 2
+
+
+def csv_header(path: Path) -> list[str]:
+    """A CSV file's column names; an unreadable file or header is a one-line InputFormatError."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise InputFormatError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise InputFormatError(f"{path}: not UTF-8 text (save the CSV as UTF-8)") from None
+    try:
+        return [h.strip() for h in next(csv.reader(io.StringIO(text, newline="")), [])]
+    except csv.Error as exc:
+        raise InputFormatError(f"{path}:1: not a CSV header ({exc})") from None

@@ -8,8 +8,6 @@ platform's URLs follow from them, so only Facebook rows need a `url` column."""
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -18,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from crawlers.imports.common import (
+    LINES_SUFFIXES,
     ImportResult,
     Record,
     RecordError,
     count,
+    csv_header,
     csv_rows,
     files,
     hashtags_in,
@@ -42,7 +42,6 @@ from vigie.sanitize import web_url
 REQUIRED = ("text", "post_id", "channel")
 # Platforms whose post URL cannot be built from handle and id.
 _URL_REQUIRED = ("facebook",)
-_LINES_SUFFIXES = (".jsonl", ".ndjson", ".jsonlines")
 _SPLIT = re.compile(r"[\s,|]+")
 _VIDEO_FILE = re.compile(r"\.(mp4|mov|webm|m4v)(\?|$)", re.IGNORECASE)
 
@@ -184,21 +183,8 @@ def _post(
     )
 
 
-def _csv_header(path: Path) -> list[str]:
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        raise InputFormatError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise InputFormatError(f"{path}: not UTF-8 text (save the CSV as UTF-8)") from None
-    try:
-        return [h.strip() for h in next(csv.reader(io.StringIO(text, newline="")), [])]
-    except csv.Error as exc:
-        raise InputFormatError(f"{path}:1: not a CSV header ({exc})") from None
-
-
 def _is_lines(path: Path) -> bool:
-    if path.suffix.lower() in _LINES_SUFFIXES:
+    if path.suffix.lower() in LINES_SUFFIXES:
         return True
     if path.suffix.lower() in (".csv", ".txt"):
         return False
@@ -226,7 +212,7 @@ def _rows(
             else:
                 yield item.where, item.value, item.sha256
         return
-    header = _csv_header(path)
+    header = csv_header(path)
     for field, column in mapping.items():
         if column not in header:
             raise InputFormatError(f"{path}:1: no column {column[:60]!r} (mapped to {field!r}) in the header")

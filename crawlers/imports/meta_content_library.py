@@ -11,8 +11,6 @@ so the record's own permalink is kept when it has one."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from collections.abc import Iterator
@@ -26,9 +24,11 @@ from crawlers.imports.common import (
     RecordError,
     canonical_sha256,
     count,
+    csv_header,
     csv_rows,
     files,
     hashtags_in,
+    is_json_lines,
     json_document,
     json_lines,
     links_in,
@@ -38,11 +38,9 @@ from crawlers.imports.common import (
     utc_time,
 )
 from vigie import platforms
-from vigie.errors import InputFormatError
 from vigie.records import Attachment, Post
 from vigie.sanitize import web_url
 
-_LINES_SUFFIXES = (".jsonl", ".ndjson", ".jsonlines")
 _FACEBOOK_OWNERS = {"page", "group", "event", "profile", "user"}
 _INSTAGRAM_OWNERS = {"business", "creator", "personal"}
 _VIDEO_FILE = re.compile(r"\.(mp4|mov|webm|m4v)(\?|$)", re.IGNORECASE)
@@ -235,34 +233,6 @@ def _post(record: Any, sha256: str, file: str) -> Post:
     )
 
 
-def _csv_header(path: Path) -> list[str]:
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        raise InputFormatError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise InputFormatError(f"{path}: not UTF-8 text (save the CSV as UTF-8)") from None
-    try:
-        return [h.strip() for h in next(csv.reader(io.StringIO(text, newline="")), [])]
-    except csv.Error as exc:
-        raise InputFormatError(f"{path}:1: not a CSV header ({exc})") from None
-
-
-def _is_lines(path: Path) -> bool:
-    if path.suffix.lower() in _LINES_SUFFIXES:
-        return True
-    try:
-        with path.open("rb") as handle:
-            first = next((line for line in handle if line.strip()), b"")
-    except OSError as exc:
-        raise InputFormatError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    try:
-        json.loads(first.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return False
-    return len(first.strip()) < path.stat().st_size - 2
-
-
 def _in_document(value: Any, where: str, sha256: str) -> Iterator[tuple[str, Any, str]]:
     """The posts of one JSON value: a search response (`data`), a list, or one post."""
     if isinstance(value, dict) and isinstance(value.get("data"), list) and "id" not in value:
@@ -276,7 +246,7 @@ def _in_document(value: Any, where: str, sha256: str) -> Iterator[tuple[str, Any
 
 def _records(path: Path, result: ImportResult) -> Iterator[tuple[str, Any, str]]:
     if path.suffix.lower() == ".csv":
-        width = len(set(_csv_header(path)))
+        width = len(set(csv_header(path)))
         for where, row, sha256 in csv_rows(path):
             if sha256.startswith("error: ") or len(row) < width:
                 result.records += 1
@@ -288,7 +258,7 @@ def _records(path: Path, result: ImportResult) -> Iterator[tuple[str, Any, str]]
                 result.skip(where, RecordError("row", reason))
                 continue
             yield where, _nested(row), sha256
-    elif _is_lines(path):
+    elif is_json_lines(path):
         for item in json_lines(path):
             if isinstance(item, Record):
                 yield from _in_document(item.value, item.where, item.sha256)

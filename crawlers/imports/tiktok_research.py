@@ -8,7 +8,6 @@ response per line, as a paging script appends them). A response whose `error.cod
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from crawlers.imports.common import (
     count,
     files,
     hashtags_in,
+    is_json_lines,
     json_document,
     json_lines,
     links_in,
@@ -30,10 +30,7 @@ from crawlers.imports.common import (
     utc_time,
 )
 from vigie import platforms
-from vigie.errors import InputFormatError
 from vigie.records import Attachment, Post
-
-_LINES_SUFFIXES = (".jsonl", ".ndjson", ".jsonlines")
 
 
 def _names(value: Any, field: str) -> list[str]:
@@ -129,24 +126,8 @@ def _records(value: Any, where: str, sha256: str, result: ImportResult) -> Itera
         yield where, value, sha256
 
 
-def _is_lines(path: Path) -> bool:
-    if path.suffix.lower() in _LINES_SUFFIXES:
-        return True
-    try:
-        with path.open("rb") as handle:
-            first = next((line for line in handle if line.strip()), b"")
-    except OSError as exc:
-        raise InputFormatError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    try:
-        json.loads(first.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return False
-    # A whole document on its first line with more after it: JSON Lines.
-    return len(first.strip()) < path.stat().st_size - 2
-
-
 def _file_records(path: Path, result: ImportResult) -> Iterator[tuple[str, Any, str]]:
-    if not _is_lines(path):
+    if not is_json_lines(path):
         yield from _records(json_document(path), path.name, "", result)
         return
     for item in json_lines(path):

@@ -9,7 +9,6 @@ views are impressions. A long post's full text is `note_tweet.text`."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from crawlers.imports.common import (
     count,
     files,
     hashtags_in,
+    is_json_lines,
     json_document,
     json_lines,
     links_in,
@@ -31,11 +31,8 @@ from crawlers.imports.common import (
     utc_time,
 )
 from vigie import platforms
-from vigie.errors import InputFormatError
 from vigie.records import Attachment, Post
 from vigie.sanitize import web_url
-
-_LINES_SUFFIXES = (".jsonl", ".ndjson", ".jsonlines")
 
 
 class _Includes:
@@ -252,26 +249,11 @@ def _tweets(
     yield where, value, sha256 or canonical_sha256(value), _Includes(None), captured
 
 
-def _is_lines(path: Path) -> bool:
-    if path.suffix.lower() in _LINES_SUFFIXES:
-        return True
-    try:
-        with path.open("rb") as handle:
-            first = next((line for line in handle if line.strip()), b"")
-    except OSError as exc:
-        raise InputFormatError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    try:
-        json.loads(first.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return False
-    return len(first.strip()) < path.stat().st_size - 2
-
-
 def read_x_api(paths: list[Path]) -> ImportResult:
     """Posts from X API v2 search results (see the module's docstring)."""
     result = ImportResult()
     for path in files(list(paths)):
-        if _is_lines(path):
+        if is_json_lines(path):
             values: list[tuple[Any, str, str]] = []
             for item in json_lines(path):
                 if isinstance(item, Record):
