@@ -12,6 +12,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from crawlers.imports.common import (
+    ImportResult,
+    Record,
     RecordError,
     count,
     hashtags_in,
@@ -430,6 +432,35 @@ def map_item(platform: str, data: Any, prefix: str, sha256: str, captured_at: st
     post.payload_sha256 = sha256
     post.captured_at = captured_at
     return post
+
+
+def take_item(
+    result: ImportResult,
+    record: Record,
+    name: Any,
+    platform: str | None,
+    meta: dict[str, Any],
+    prefix: str,
+    unkept: Counter[str],
+    missing: str,
+) -> None:
+    """One captured item (`item_parts`) into `result`: its post, or a skip naming why (no
+    platform: `missing`; a platform Vigie does not keep: counted in `unkept`)."""
+    field = "source_platform" if prefix else "__import_meta.source_platform"
+    if platform is None:
+        if not name:
+            result.skip(record.where, RecordError(field, missing))
+            return
+        unkept[str(name)] += 1
+        result.skip(record.where, RecordError(field, f"{str(name)[:40]!r} is not a platform Vigie keeps"))
+        return
+    try:
+        when = captured_at(meta, "timestamp_collected" if prefix else "__import_meta.timestamp_collected")
+        post = map_item(platform, captured_object(record.value, prefix), prefix, record.sha256, when)
+    except RecordError as exc:
+        result.skip(record.where, exc)
+        return
+    result.posts.append(post)
 
 
 def item_parts(value: Any) -> tuple[Any, dict[str, Any], str]:

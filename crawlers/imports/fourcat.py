@@ -17,12 +17,10 @@ from urllib.parse import urlsplit
 from crawlers.imports._capture import (
     MAPPERS,
     account,
-    captured_at,
-    captured_object,
     item_parts,
     kept_platform,
-    map_item,
     media_urls,
+    take_item,
     unkept_warnings,
 )
 from crawlers.imports.common import (
@@ -111,22 +109,8 @@ def _read_ndjson(path: Path, given: str | None, unkept: Counter[str]) -> ImportR
             continue
         # A Zeeschuimer item, an item with 4CAT's `__import_meta`, or the captured object alone.
         name, meta, prefix = item_parts(record.value)
-        field = "source_platform" if prefix else "__import_meta.source_platform"
         platform = kept_platform(name) if name else given
-        if platform is None:
-            if not name:
-                result.skip(record.where, RecordError(field, f"missing; {_FIX}"))
-                continue
-            unkept[str(name)] += 1
-            result.skip(record.where, RecordError(field, f"{str(name)[:40]!r} is not a platform Vigie keeps"))
-            continue
-        try:
-            when = captured_at(meta, "timestamp_collected" if prefix else "__import_meta.timestamp_collected")
-            post = map_item(platform, captured_object(record.value, prefix), prefix, record.sha256, when)
-        except RecordError as exc:
-            result.skip(record.where, exc)
-            continue
-        result.posts.append(post)
+        take_item(result, record, name, platform, meta, prefix, unkept, f"missing; {_FIX}")
     return result
 
 

@@ -12,11 +12,9 @@ from collections import Counter
 from pathlib import Path
 
 from crawlers.imports._capture import (
-    captured_at,
-    captured_object,
     item_parts,
     kept_platform,
-    map_item,
+    take_item,
     unkept_warnings,
 )
 from crawlers.imports.common import ImportResult, Record, RecordError, files, json_lines
@@ -47,22 +45,8 @@ def _read_file(path: Path, unkept: Counter[str]) -> ImportResult:
             result.skip(record.where, RecordError("data", "missing: not a Zeeschuimer item"))
             continue
         items += 1
-        field = "source_platform" if prefix else "__import_meta.source_platform"
-        platform = kept_platform(name)
-        if not name:
-            result.skip(record.where, RecordError(field, "missing"))
-            continue
-        if platform is None:
-            unkept[str(name)] += 1
-            result.skip(record.where, RecordError(field, f"{str(name)[:40]!r} is not a platform Vigie keeps"))
-            continue
-        try:
-            when = captured_at(meta, "timestamp_collected" if prefix else "__import_meta.timestamp_collected")
-            post = map_item(platform, captured_object(record.value, prefix), prefix, record.sha256, when)
-        except RecordError as exc:
-            result.skip(record.where, exc)
-            continue
-        result.posts.append(post)
+        platform = kept_platform(name) if name else None
+        take_item(result, record, name, platform, meta, prefix, unkept, "missing")
     if result.records and not items:
         raise InputFormatError(
             f"{path}: not a Zeeschuimer export (no line has 'source_platform' and 'data'); "
