@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import run_vigie
+from tests.support.rows import advert_analysis
 from vigie.platforms import post_url
 from vigie.records import Post
 from vigie.store import Store, cases, outcomes
@@ -67,23 +68,7 @@ def referred(tmp_path: Path) -> dict[str, Any]:
         )
         for platform, account, post_id, cluster in POSTS:
             key = f"{platform}:{account}:{post_id}"
-            save_analysis(
-                store,
-                {
-                    "post_key": key,
-                    "content_sha256": "",
-                    "model_id": "test",
-                    "lang": "en",
-                    "lang_confidence": 0.9,
-                    "score": 0.97,
-                    "is_advert": 1,
-                    "needs_review": 0,
-                    "cues": json.dumps([{"cue": "crossing", "text": "boat", "weight": 1.0}]),
-                    "entities": "{}",
-                    "cluster_id": cluster,
-                    "processed_at": "2026-08-30T00:00:00+00:00",
-                },
-            )
+            save_analysis(store, advert_analysis(key, cluster, "2026-08-30T00:00:00+00:00"))
         decide(store, "c-tiktok", "confirmed", "smuggling offer", "ana")
         for key in (TT3, IG1, IG2, FB1):
             decide(store, key, "confirmed", "smuggling offer", "ana")

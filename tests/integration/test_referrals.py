@@ -13,6 +13,7 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from tests.conftest import run_vigie
+from tests.support.rows import advert_analysis
 from vigie.store import Store, cases
 
 
@@ -254,23 +255,7 @@ def referred(tmp_path: Path, mirror, **crawl):
     store.upsert_posts(page.posts)
     for post in page.posts:
         key = f"telegram:{name}:{post.post_id}"
-        save_analysis(
-            store,
-            {
-                "post_key": key,
-                "content_sha256": "",
-                "model_id": "test",
-                "lang": "en",
-                "lang_confidence": 0.9,
-                "score": 0.97,
-                "is_advert": 1,
-                "needs_review": 0,
-                "cues": json.dumps([{"cue": "crossing", "text": "boat", "weight": 1.0}]),
-                "entities": "{}",
-                "cluster_id": None,
-                "processed_at": "2026-09-25T00:00:00+00:00",
-            },
-        )
+        save_analysis(store, advert_analysis(key, None, "2026-09-25T00:00:00+00:00"))
         decide(store, key, "confirmed", "smuggling offer", "ana")
     export(store, config.referrals, "telegram", "json", tmp_path / "out")
     return store, config, [p.post_id for p in page.posts]
