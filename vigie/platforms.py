@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 
-# Post keys are `platform:channel:post_id`, so neither a handle nor an id holds a ':'.
+# Post keys are `platform:channel:post_id` on Telegram and `platform:post_id` elsewhere
+# (`vigie.records.post_key`), so neither a handle nor an id holds a ':'.
 PLATFORMS = ("telegram", "facebook", "instagram", "threads", "tiktok", "x", "youtube")
 ALIASES = {
     "twitter": "x",

@@ -98,6 +98,16 @@ def readable_text(text: str, attachments: list[Attachment]) -> str:
     return "\n".join([text, *(e for e in extra if e)]) if any(extra) else text
 
 
+def post_key(platform: str, channel: str, post_id: int | str) -> str:
+    """The store's key of a post. Telegram numbers posts per channel: its key names the
+    channel. Elsewhere an id is the platform's own (a TikTok video, an Instagram shortcode,
+    an X status): the key leaves out the handle, which an account may change, and which
+    some exports give only as a numeric account id, so one post is never stored twice."""
+    if platform == "telegram":
+        return f"{platform}:{channel}:{post_id}"
+    return f"{platform}:{post_id}"
+
+
 @dataclass(slots=True)
 class Post:
     """One public post, as the platform shows it at capture time."""
@@ -132,7 +142,7 @@ class Post:
 
     @property
     def key(self) -> str:
-        return f"{self.platform}:{self.channel}:{self.post_id}"
+        return post_key(self.platform, self.channel, self.post_id)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -20,6 +20,8 @@ from crawlers.imports.common import (
     links_in,
     mentions_in,
     merged,
+    one_record,
+    reposts,
     text_field,
     utc_time,
 )
@@ -381,7 +383,10 @@ def _x(raw: dict[str, Any], prefix: str) -> Post:
         published_at=utc_time(legacy.get("created_at"), p + "legacy.created_at"),
         views=count(views.get("count"), p + "views.count"),
         likes=count(legacy.get("favorite_count"), p + "legacy.favorite_count"),
-        shares=count(legacy.get("retweet_count"), p + "legacy.retweet_count"),
+        shares=reposts(
+            count(legacy.get("retweet_count"), p + "legacy.retweet_count"),
+            count(legacy.get("quote_count"), p + "legacy.quote_count"),
+        ),
         comments=count(legacy.get("reply_count"), p + "legacy.reply_count"),
         forwarded_from=forwarded_from,
         forwarded_from_name=forwarded_name if isinstance(forwarded_name, str) else None,
@@ -456,7 +461,8 @@ def take_item(
         return
     try:
         when = captured_at(meta, "timestamp_collected" if prefix else "__import_meta.timestamp_collected")
-        post = map_item(platform, captured_object(record.value, prefix), prefix, record.sha256, when)
+        with one_record():
+            post = map_item(platform, captured_object(record.value, prefix), prefix, record.sha256, when)
     except RecordError as exc:
         result.skip(record.where, exc)
         return

@@ -14,6 +14,7 @@ import json
 import re
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -35,6 +36,20 @@ class RecordError(ValueError):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+
+
+@contextmanager
+def one_record() -> Iterator[None]:
+    """Around the mapping of one record: a value of another shape than the schema's (a list
+    where a URL goes, a number where a list goes) is that record's error, not the file's."""
+    try:
+        yield
+    except RecordError:
+        raise
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
+        raise RecordError(
+            "record", f"not the documented shape ({type(exc).__name__}: {str(exc)[:120]})"
+        ) from None
 
 
 @dataclass
@@ -312,3 +327,8 @@ def csv_header(path: Path) -> list[str]:
         return [h.strip() for h in next(csv.reader(io.StringIO(text, newline="")), [])]
     except csv.Error as exc:
         raise InputFormatError(f"{path}:1: not a CSV header ({exc})") from None
+
+
+def reposts(retweets: int | None, quotes: int | None) -> int | None:
+    """An X post's shares, whichever tool captured it: retweets and quote posts."""
+    return None if retweets is None and quotes is None else (retweets or 0) + (quotes or 0)

@@ -35,6 +35,8 @@ from crawlers.imports.common import (
     links_in,
     mentions_in,
     merged,
+    one_record,
+    reposts,
     text_field,
     utc_time,
 )
@@ -155,7 +157,8 @@ def _read_csv(path: Path, given: str | None) -> ImportResult:
             result.skip(where, RecordError("row", f"{len(row)} cells where the header has {width}"))
             continue
         try:
-            result.posts.append(_row_post(str(platform), row, sha256))
+            with one_record():
+                result.posts.append(_row_post(str(platform), row, sha256))
         except RecordError as exc:
             result.skip(where, exc)
     return result
@@ -235,7 +238,10 @@ def _row_post(platform: str, row: dict[str, str], sha256: str) -> Post:
         published_at=published,
         views=_row_count(row, "views"),
         likes=_row_count(row, "likes"),
-        shares=_row_count(row, "shares"),
+        # X's shares are retweets and quote posts, as the other X importers count them.
+        shares=reposts(_row_count(row, "shares"), count(row.get("quote_count"), "quote_count"))
+        if platform == "x"
+        else _row_count(row, "shares"),
         comments=_row_count(row, "comments"),
         author_name=name or None,
         hashtags=merged([h.lstrip("#") for h in _cells(row, "hashtags", "challenges")], hashtags_in(text)),

@@ -29,6 +29,7 @@ from crawlers.imports.common import (
     links_in,
     mentions_in,
     merged,
+    one_record,
     text_field,
     utc_time,
     zone,
@@ -244,7 +245,8 @@ def read_mapped(
         for where, row, sha256 in _rows(path, mapping, result):
             result.records += 1
             try:
-                result.posts.append(_post(row, mapping, default, local, sha256))
+                with one_record():
+                    result.posts.append(_post(row, mapping, default, local, sha256))
             except _OtherPlatform as exc:
                 others[exc.name.strip().lower()[:40]] += 1
             except RecordError as exc:

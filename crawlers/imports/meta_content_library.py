@@ -34,6 +34,7 @@ from crawlers.imports.common import (
     links_in,
     mentions_in,
     merged,
+    one_record,
     text_field,
     utc_time,
 )
@@ -278,7 +279,8 @@ def read_meta_content_library(paths: list[Path]) -> ImportResult:
         for where, record, sha256 in _records(path, result):
             result.records += 1
             try:
-                post = _post(record, sha256, path.name)
+                with one_record():
+                    post = _post(record, sha256, path.name)
             except _OtherPlatform as exc:
                 others[exc.name] = others.get(exc.name, 0) + 1
                 continue

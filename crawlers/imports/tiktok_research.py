@@ -26,6 +26,7 @@ from crawlers.imports.common import (
     links_in,
     mentions_in,
     merged,
+    one_record,
     text_field,
     utc_time,
 )
@@ -145,7 +146,8 @@ def read_tiktok_research(paths: list[Path]) -> ImportResult:
         for where, video, sha256 in _file_records(path, result):
             result.records += 1
             try:
-                result.posts.append(_video_post(video, sha256 or canonical_sha256(video)))
+                with one_record():
+                    result.posts.append(_video_post(video, sha256 or canonical_sha256(video)))
             except RecordError as exc:
                 result.skip(where, exc)
     return result

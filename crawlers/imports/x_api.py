@@ -27,6 +27,8 @@ from crawlers.imports.common import (
     links_in,
     mentions_in,
     merged,
+    one_record,
+    reposts,
     text_field,
     utc_time,
 )
@@ -188,7 +190,7 @@ def _tweet_post(tweet: Any, sha256: str, includes: _Includes, captured_at: str) 
         author_name=author_name,
         views=count(metrics.get("impression_count"), "public_metrics.impression_count"),
         likes=count(metrics.get("like_count"), "public_metrics.like_count"),
-        shares=None if retweets is None and quotes is None else (retweets or 0) + (quotes or 0),
+        shares=reposts(retweets, quotes),
         comments=count(metrics.get("reply_count"), "public_metrics.reply_count"),
         hashtags=merged(hashtags, hashtags_in(text)),
         mentions=merged(mentions, mentions_in(text)),
@@ -267,7 +269,8 @@ def read_x_api(paths: list[Path]) -> ImportResult:
             for place, tweet, digest, includes, captured in _tweets(value, where, sha256, result.warnings):
                 result.records += 1
                 try:
-                    result.posts.append(_tweet_post(tweet, digest, includes, captured))
+                    with one_record():
+                        result.posts.append(_tweet_post(tweet, digest, includes, captured))
                 except RecordError as exc:
                     result.skip(place, exc)
     return result

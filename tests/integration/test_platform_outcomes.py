@@ -17,7 +17,7 @@ import yaml
 from tests.conftest import run_vigie
 from tests.support.rows import advert_analysis
 from vigie.platforms import post_url
-from vigie.records import Post
+from vigie.records import Post, post_key
 from vigie.store import Store, cases, outcomes
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "dsa-tdb"
@@ -31,7 +31,7 @@ POSTS = [
     ("instagram", "someone", "Cy2ZyXwVuTs", None),
     ("facebook", "somepage", "104123456789_998877665544", None),
 ]
-TT1, TT2, TT3, IG1, IG2, FB1 = (f"{p}:{a}:{i}" for p, a, i, _ in POSTS)
+TT1, TT2, TT3, IG1, IG2, FB1 = (post_key(p, a, i) for p, a, i, _ in POSTS)
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def referred(tmp_path: Path) -> dict[str, Any]:
             ]
         )
         for platform, account, post_id, cluster in POSTS:
-            key = f"{platform}:{account}:{post_id}"
+            key = post_key(platform, account, post_id)
             save_analysis(store, advert_analysis(key, cluster, "2026-08-30T00:00:00+00:00"))
         decide(store, "c-tiktok", "confirmed", "smuggling offer", "ana")
         for key in (TT3, IG1, IG2, FB1):
@@ -185,7 +185,7 @@ def test_analyst_records_answers_and_stats_show_them(referred):
         (["{tt1}"], 2, "give one outcome"),
         (["{tt1}", "--removed", "--at", "2099-01-01T00:00:00Z"], 2, "is in the future"),
         (["{tt1}", "--removed", "--at", "last tuesday"], 2, "is not an ISO 8601 time"),
-        (["{tt1}", "--removed", "--at", "2026-08-31T23:00:00Z"], 1, "is before tiktok:someone:"),
+        (["{tt1}", "--removed", "--at", "2026-08-31T23:00:00Z"], 1, "is before tiktok:730123456789012345"),
         (["{tt1}", "--removed", "--url", "https://www.tiktok.com/@x/video/1"], 1, "not an item of notice"),
         (["{tt1}", "--rejected", " "], 1, "a rejection needs its reason"),
     ],

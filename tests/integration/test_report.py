@@ -23,6 +23,7 @@ from pipeline.report.charts import draw
 from pipeline.report.model import Contact, Language, Route
 from pipeline.report.vega import UnsafeChartError, check_svg, to_svg
 from vigie.cli.report import report
+from vigie.records import post_key
 from vigie.store import Store
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -59,7 +60,7 @@ def add(
     text: str = "",
     referral: tuple[str, str | None, str | None] | None = None,
 ) -> str:
-    key = f"{platform}:{channel}:{post_id}"
+    key = post_key(platform, channel, post_id)
     store.db.execute(
         "INSERT INTO posts (key, platform, channel, post_id, url, text, published_at, captured_at,"
         " crawler_version, first_seen, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, '0.1.0', ?, ?)",

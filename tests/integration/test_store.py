@@ -794,3 +794,17 @@ def test_deleted_files_keep_no_text_and_a_file_fetched_again_starts_its_retentio
     media.save_post_media(store, "telegram:chan:2", [done], [file], file.ocr_text)
     assert media.expired_files(store, "2021-01-01") == []
     assert media.known_file(store, sha) is not None
+
+
+def test_a_post_whose_account_changed_its_handle_is_stored_once(store):
+    """TikTok, Instagram, X ids are the platform's own: the same video under a renamed
+    handle, or under the numeric account id an export without expansions gives, is one
+    post (its views refreshed), while Telegram's per-channel ids stay apart."""
+    url = "https://www.tiktok.com/@old.handle/video/7301234567890123456"
+    first = Post("tiktok", "old.handle", "7301234567890123456", url, "Game to UK", None, views=5)
+    renamed = Post("tiktok", "new.handle", "7301234567890123456", url, "Game to UK", None, views=9)
+    assert store.upsert_posts([first]) == {"new": 1, "updated": 0, "unchanged": 0}
+    assert store.upsert_posts([renamed]) == {"new": 0, "updated": 0, "unchanged": 1}
+    (row,) = store.posts(platform="tiktok")
+    assert (row["key"], row["views"]) == ("tiktok:7301234567890123456", 9)
+    assert store.upsert_posts([post(1, channel="chan_a"), post(1, channel="chan_b")])["new"] == 2

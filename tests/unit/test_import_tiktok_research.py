@@ -22,7 +22,7 @@ def test_a_response_body_maps_every_documented_field():
     assert result.records == 8
     assert len(result.posts) == 5
     advert = result.posts[0]
-    assert advert.key == "tiktok:safe.crossing_uk:7301234567890123456"
+    assert advert.key == "tiktok:7301234567890123456"
     assert advert.post_id == "7301234567890123456"  # an integer in the JSON, a string here
     assert advert.url == "https://www.tiktok.com/@safe.crossing_uk/video/7301234567890123456"
     assert advert.published_at == "2024-06-01T10:00:00+00:00"  # from Unix seconds 1717236000
@@ -83,11 +83,7 @@ def test_a_list_of_videos_and_lines_of_single_videos(tmp_path):
     lines.write_text(line + "\n", encoding="utf-8")
     from_list = read_tiktok_research([listed]).posts
     from_lines = read_tiktok_research([lines]).posts
-    assert (
-        [p.key for p in from_list]
-        == [p.key for p in from_lines]
-        == ["tiktok:infomigrants_fr:7301234567890123459"]
-    )
+    assert [p.key for p in from_list] == [p.key for p in from_lines] == ["tiktok:7301234567890123459"]
     assert from_lines[0].payload_sha256 == hashlib.sha256(line.encode("utf-8")).hexdigest()
     assert from_list[0].payload_sha256 == canonical_sha256(video)
 

@@ -33,7 +33,7 @@ def test_a_search_page_resolves_authors_media_and_metrics():
         "sara_in_izmir",
     ]
     advert = result.posts[0]
-    assert advert.key == "x:uk_crossing_now:1798000000000000001"
+    assert advert.key == "x:1798000000000000001"
     assert advert.url == "https://x.com/uk_crossing_now/status/1798000000000000001"
     assert advert.author_name == "UK Crossing 🇬🇧"
     assert advert.published_at == "2024-06-03T21:15:00+00:00"

@@ -42,3 +42,41 @@ def test_statement_dates_are_compared_at_their_own_precision():
     assert _precision("2026-09-01") == 10
     assert _precision("2026-09-01 10:00:00") == 13
     assert _precision("2026-09-01T10:17:03Z") == 19
+
+
+def test_a_record_of_another_shape_is_skipped_and_named_not_fatal(tmp_path):
+    import json
+
+    from crawlers.imports.x_api import read_x_api
+    from crawlers.imports.zeeschuimer import read_zeeschuimer
+
+    capture = tmp_path / "capture.ndjson"
+    tweet = {"rest_id": "1834567890123456789", "legacy": {
+        "full_text": "Game to UK", "created_at": "Sat Sep 12 16:45:00 +0000 2026",
+        "entities": {"urls": [{"url": "https://t.co/a", "expanded_url": "https://wa.me/1"}]}},
+        "core": {"user_results": {"result": {"legacy": {"screen_name": "someone", "name": "S"}}}}}  # fmt: skip
+    odd = json.loads(json.dumps(tweet))
+    odd["rest_id"] = "1834567890123456790"
+    odd["legacy"]["entities"]["urls"] = [{"url": ["a", "list"]}]  # a list where a URL goes
+    items = [
+        {"source_platform": "twitter.com", "timestamp_collected": 1790000000000, "data": t}
+        for t in (tweet, odd)
+    ]
+    capture.write_text("".join(json.dumps(i) + "\n" for i in items), encoding="utf-8")
+    result = read_zeeschuimer([capture])
+    assert [p.post_id for p in result.posts] == ["1834567890123456789"]
+    (skipped,) = result.skipped
+    assert skipped.startswith("capture.ndjson:2: record: not the documented shape (TypeError")
+
+    page = tmp_path / "search.json"
+    tweets = [
+        {"id": "1834567890123456789", "text": "Game to UK", "author_id": "1", "created_at": "2026-09-12T16:45:00Z"},
+        {"id": "1834567890123456790", "text": "odd", "author_id": "1", "created_at": "2026-09-12T16:45:00Z",
+         "referenced_tweets": 5},
+    ]  # fmt: skip
+    users = [{"id": "1", "username": "someone", "name": "S"}]
+    page.write_text(json.dumps({"data": tweets, "includes": {"users": users}}), encoding="utf-8")
+    result = read_x_api([page])
+    assert [p.post_id for p in result.posts] == ["1834567890123456789"]
+    (skipped,) = result.skipped
+    assert (skipped.startswith("search.json") and "referenced_tweets" in skipped) or "record" in skipped

@@ -1,6 +1,7 @@
 """Posts and crawl cursors (the `sources` table).
 
-Posts are keyed `platform:channel:post_id`; writing the same post twice adds nothing, and an
+Posts are keyed `platform:channel:post_id` on Telegram, `platform:post_id` elsewhere
+(`vigie.records.post_key`); writing the same post twice adds nothing, and an
 edited post replaces its stored content. A page's posts and how far the walk got are stored
 in one transaction: the cursor never runs ahead of the posts it stands for."""
 
