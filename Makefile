@@ -76,3 +76,4 @@ bench: classifier
 	$(BIN)/python bench/classify_throughput.py
 	$(BIN)/python -m bench.index_throughput
 	$(BIN)/python -m bench.media_throughput
+	$(BIN)/python -m bench.import_throughput

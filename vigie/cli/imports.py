@@ -75,6 +75,9 @@ def telegram_export(ctx: click.Context, path: str, channel: str | None, timezone
     )
 
 
+_BATCH = 5000
+
+
 def _store_posts(ctx: click.Context, command: str, result: Any) -> None:
     """Clean, store (one transaction, recorded as a run) and report what a reader gave."""
     from crawlers.pipelines import clean_post
@@ -92,8 +95,13 @@ def _store_posts(ctx: click.Context, command: str, result: Any) -> None:
         echo(f"warning: {warning}", err=True)
     if result.records and not result.posts:
         raise InputFormatError(f"no post could be read from {result.records} record(s); nothing was imported")
+    counts = {"new": 0, "updated": 0, "unchanged": 0}
     with Store(config.store_url()) as store, store.run(command) as run:
-        counts = store.upsert_posts(result.posts)
+        # In transactions of a few thousand posts: a large import never holds the write lock
+        # for long, and one cut short is completed by importing the file again.
+        for start in range(0, len(result.posts), _BATCH):
+            for outcome, n in store.upsert_posts(result.posts[start : start + _BATCH]).items():
+                counts[outcome] += n
         run.stats = {"records": result.records, "skipped": len(result.skipped)}
         run.stats.update({str(k): v for k, v in counts.items()})
     platforms = sorted({p.platform for p in result.posts})
