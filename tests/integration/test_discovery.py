@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from crawlers.telegram.mirror import load_channels
-from pipeline.discovery import account_of_url, find_candidates, follow, pointers
+from pipeline.discovery import account_of_url, decide, find_candidates, follow, pointers
 from tests.conftest import DATA, run_vigie
 from tests.integration.test_daemon import Daemons, daemon_config, post_count, query, status_json, wait_for
 from vigie.config import DiscoveryConfig
@@ -187,6 +187,10 @@ def test_automatic_following_respects_min_score_hops_and_the_daily_cap(tmp_path,
         capped = with_discovery(min_score=4, max_hops=1, daily_cap=1)
         assert [c.key for c in follow(capped, store, now)] == ["telegram:planted_two"]
         assert follow(capped, store, now + timedelta(hours=3)) == []  # counted in the store, per UTC day
+        # An analyst dismissing the followed source does not give its slot back that day.
+        decide(capped, store, "telegram", "planted_two", "dismissed", "ana")
+        assert follow(capped, store, now + timedelta(hours=4)) == []
+        decide(capped, store, "telegram", "planted_two", "approved", "ana")
         # The next UTC day has room again.
         tomorrow = now + timedelta(days=1)
         assert [c.key for c in follow(capped, store, tomorrow)] == ["telegram:planted_one"]

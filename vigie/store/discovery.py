@@ -112,17 +112,21 @@ def decide(
         "score": score,
         "evidence": json.dumps(evidence or {}, ensure_ascii=False, sort_keys=True),
     }
+    if decided_by == AUTOMATIC:
+        row["followed_at"] = decided_at
     with store.transaction() as connection:
+        # An analyst's later decision keeps `followed_at`: the day's cap still counts it.
         upsert(connection, discovered_sources, row, keys=("platform", "channel"))
 
 
 def count_followed_between(store: Store, start: str, end: str) -> int:
-    """Sources approved automatically from `start` to before `end` (ISO times in UTC)."""
+    """Sources followed automatically from `start` to before `end` (ISO times in UTC),
+    whatever an analyst decided on them since."""
     d = discovered_sources.c
     query = (
         select(func.count())
         .select_from(discovered_sources)
-        .where(d.decided_by == AUTOMATIC, d.status == "approved", d.decided_at >= start, d.decided_at < end)
+        .where(d.followed_at >= start, d.followed_at < end)
     )
     with store.reading() as connection:
         return int(connection.scalar(query) or 0)

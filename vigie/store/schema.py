@@ -275,6 +275,8 @@ discovered_sources = Table(
     Column("hops", Integer, nullable=False, server_default=text("1")),
     Column("score", Real),
     Column("evidence", Text, nullable=False, server_default=text("'{}'")),
+    # When automatic following took it, kept whatever is decided later: the daily cap counts it.
+    Column("followed_at", Text),
     PrimaryKeyConstraint("platform", "channel"),
     CheckConstraint("status IN ('approved', 'dismissed')"),
 )

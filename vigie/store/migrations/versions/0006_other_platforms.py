@@ -73,6 +73,7 @@ def upgrade() -> None:
         sa.Column("hops", sa.Integer, nullable=False, server_default=sa.text("1")),
         sa.Column("score", Real),
         sa.Column("evidence", sa.Text, nullable=False, server_default=sa.text("'{}'")),
+        sa.Column("followed_at", sa.Text),
         sa.PrimaryKeyConstraint("platform", "channel"),
         sa.CheckConstraint("status IN ('approved', 'dismissed')"),
     )
