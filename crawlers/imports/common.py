@@ -125,9 +125,14 @@ def _lines(path: Path, handle: IO[bytes]) -> Iterator[Record | tuple[str, Except
             yield where, RecordError("line", "not UTF-8")
             continue
         except json.JSONDecodeError as exc:
-            yield where, RecordError("line", f"not JSON ({exc.msg} at column {exc.colno})")
+            yield where, RecordError("line", f"not JSON: {_where_in_line(exc)}")
             continue
         yield Record(value, sha256_of(line), where)
+
+
+def _where_in_line(exc: json.JSONDecodeError) -> str:
+    """The decoder's message with its column ("Unterminated string starting at column 74")."""
+    return f"{exc.msg}{'' if exc.msg.endswith(' at') else ' at'} column {exc.colno}"
 
 
 def json_document(path: Path) -> Any:
@@ -138,7 +143,7 @@ def json_document(path: Path) -> Any:
     except UnicodeDecodeError:
         raise InputFormatError(f"{path}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise InputFormatError(f"{path}:{exc.lineno}: not JSON ({exc.msg} at column {exc.colno})") from None
+        raise InputFormatError(f"{path}:{exc.lineno}: not JSON: {_where_in_line(exc)}") from None
 
 
 def csv_rows(path: Path) -> Iterator[tuple[str, dict[str, str], str]]:

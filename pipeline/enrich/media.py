@@ -72,7 +72,7 @@ class MediaReader:
 
         outcomes: list[stored.AttachmentOutcome] = []
         found: list[stored.MediaFile] = []
-        failed = skipped = False
+        failed = False
         for position, attachment in enumerate(stored_attachments(row["attachments"])):
             url = attachment.evidence_url()
             if attachment.sha256 and self.files.has(attachment.sha256):
@@ -96,7 +96,15 @@ class MediaReader:
                 continue
             host = urlsplit(url).hostname or ""
             if self.failures.get(host, 0) >= HOST_FAILURES:
-                skipped = True  # not tried: the host is down this run
+                # Not tried: the host is down this run, which counts as this post's try too,
+                # so posts of a dead host go on after MAX_ATTEMPTS runs like the others.
+                failed = True
+                outcomes.append(
+                    stored.AttachmentOutcome(
+                        position, attachment.type, url, "failed", error=f"{host}: down this run, not tried"
+                    )
+                )
+                report.failed += 1
                 continue
             got = fetch_media(self.client, url, self.config.media.max_bytes)
             self.failures[host] = self.failures.get(host, 0) + 1 if got.transient else 0
@@ -116,7 +124,7 @@ class MediaReader:
             outcomes.append(
                 stored.AttachmentOutcome(position, attachment.type, url, "fetched", sha256=got.sha256)
             )
-        if skipped or (failed and row["media_attempts"] + 1 < MAX_ATTEMPTS):
+        if failed and row["media_attempts"] + 1 < MAX_ATTEMPTS:
             stored.try_again_later(store, row["key"], failed=failed)
             report.waiting += 1
             return

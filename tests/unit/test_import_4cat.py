@@ -94,7 +94,7 @@ def test_instagram_ndjson():
         "instagram:C9vIsA4gEnC",  # no username: the account's id
     ]
     assert result.skipped == [
-        "instagram.ndjson:3: line: not JSON (Unterminated string starting at at column 74)",
+        "instagram.ndjson:3: line: not JSON: Unterminated string starting at column 74",
         "instagram.ndjson:6: code: missing",
         "instagram.ndjson:7: taken_at: '2026-13-45' is not a time",
         "instagram.ndjson:8: comment_count: '-5' is not a count",

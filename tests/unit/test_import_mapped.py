@@ -127,7 +127,7 @@ def test_json_lines_with_nested_columns_and_real_lists():
     assert (x.views, x.likes) == (51000, 800)
     assert tiktok.hashtags == ["پناهندگی", "هلند"]  # a text cell in JSON Lines is split too
     assert result.skipped == [
-        "posts.jsonl:4: line: not JSON (Unterminated string starting at at column 74)",
+        "posts.jsonl:4: line: not JSON: Unterminated string starting at column 74",
         "posts.jsonl:5: id: missing",
         "posts.jsonl:6: created: 'soon' is not a time",
         "posts.jsonl:7: stats.views: 'a few' is not a count",

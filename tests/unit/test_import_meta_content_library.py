@@ -73,7 +73,7 @@ def test_api_records_map_instagram_posts():
     assert result.posts[2].links == ["https://docs-fast.example.net"]
     assert len(result.posts[2].media) == 2
     assert result.skipped == [
-        "instagram.jsonl:6: line: not JSON (Unterminated string starting at at column 77)",
+        "instagram.jsonl:6: line: not JSON: Unterminated string starting at column 77",
         "instagram.jsonl:7: id: missing",
         "instagram.jsonl:8: creation_time: 'tomorrow at noon' is not a time",
         "instagram.jsonl:9: statistics.like_count: 'lots' is not a count",

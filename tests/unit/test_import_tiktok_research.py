@@ -62,7 +62,7 @@ def test_pages_written_one_response_a_line():
         "7311111111111111114",
     ]
     assert result.skipped == [
-        "pages.jsonl:2: line: not JSON (Expecting property name enclosed in double quotes at column 71)"
+        "pages.jsonl:2: line: not JSON: Expecting property name enclosed in double quotes at column 71"
     ]
     assert result.warnings == [
         "pages.jsonl:4: the API answered error code 'rate_limit_exceeded' (Daily quota exceeded)"

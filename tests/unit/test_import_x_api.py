@@ -84,9 +84,7 @@ def test_bad_tweets_are_skipped_by_number_and_field():
 def test_flattened_tweets_keep_their_line_hash_and_capture_time():
     result = read_x_api([FLAT])
     assert [p.post_id for p in result.posts] == ["1799000000000000001", "1799000000000000003"]
-    assert result.skipped == [
-        "flattened.jsonl:2: line: not JSON (Unterminated string starting at at column 36)"
-    ]
+    assert result.skipped == ["flattened.jsonl:2: line: not JSON: Unterminated string starting at column 36"]
     first = result.posts[0]
     line = FLAT.read_bytes().splitlines()[0]
     assert first.payload_sha256 == hashlib.sha256(line).hexdigest()

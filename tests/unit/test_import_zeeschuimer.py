@@ -57,7 +57,7 @@ def test_every_platform_read_and_bad_lines_named(capture):
         "threads:DA1b2C3d4E5",
     ]
     assert result.skipped == [
-        "capture.ndjson:5: line: not JSON (Unterminated string starting at at column 144)",
+        "capture.ndjson:5: line: not JSON: Unterminated string starting at column 144",
         "capture.ndjson:9: source_platform: 'linkedin.com' is not a platform Vigie keeps",
         "capture.ndjson:10: data.id: missing",
         "capture.ndjson:11: data.taken_at: 'yesterday' is not a time",

@@ -112,7 +112,7 @@ def _recorder(option: str | None) -> str:
     "--at",
     "at",
     metavar="TIME",
-    help="When the platform decided: ISO 8601, UTC without an offset (default: now).",
+    help="When the platform decided: ISO 8601, with an offset or in UTC (default: now).",
 )
 @click.option("--note", help="Kept with the answer (the platform's reference, a ticket number).")
 @click.option("--url", help="Only this item of the notice (default: every item).")
