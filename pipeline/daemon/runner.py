@@ -190,8 +190,9 @@ class JobRunner:
             if result.outcome == "ok":
                 self.last_classify_ok = began
             steps.append(result)
-            if not self.stopping.is_set():  # it may have followed new sources
-                self._refresh()
+        # Once the classification is recorded (the status shows it done): it may have
+        # followed new sources.
+        self.refresh_sources()
 
     def refresh_sources(self) -> None:
         """The approved-sources job: bring the crawl jobs in line with the store's approvals."""
