@@ -207,6 +207,11 @@ class ReferralsConfig(_Section):
     recheck_hours: float = Field(
         24.0, gt=0, le=24 * 90, description="Hours between removal checks of an item"
     )
+    independence: str = Field(
+        "",
+        description="How the notifier keeps its independence from platforms (DSA Art. 22(2)(b)), for the "
+        "Art. 22 report",
+    )
 
     @field_validator("notifier_email")
     @classmethod
@@ -247,6 +252,124 @@ class DiscoveryConfig(_Section):
     max_hops: int = Field(1, ge=1, le=5, description="How far from a configured source a followed one may be")
     min_score: float = Field(3.0, ge=0, description="The score a candidate needs to be followed")
     daily_cap: int = Field(5, ge=0, le=1000, description="Sources followed automatically per day, at most")
+
+
+class NetworksConfig(_Section):
+    hotlines: list[str] = Field(
+        default_factory=list,
+        description="Contacts that never link two sources (NGO hotlines, emergency numbers): phones in "
+        "E.164, @handles, messenger links",
+    )
+    max_sources_per_contact: int = Field(
+        8,
+        ge=2,
+        le=10_000,
+        description="A contact seen in more sources than this is too common to link them (a hotline "
+        "nobody listed)",
+    )
+    min_weight: float = Field(
+        1.0,
+        gt=0,
+        le=100,
+        description="Two sources are one network when what they share weighs at least this; a contact "
+        "shared by n sources weighs 1/(n-1), an image or repost cluster 1/(n-1) as well",
+    )
+
+
+class EurRate(_Section):
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")
+    since: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="First day the rate applies (YYYY-MM-DD)")
+    eur: float = Field(gt=0, description="Euros for one unit of the currency")
+
+
+# Reference rates (EUR per unit), for prices in the trends; replace with your unit's own.
+DEFAULT_EUR_RATES = (
+    ("GBP", "2026-01-01", 1.17),
+    ("USD", "2026-01-01", 0.86),
+    ("TRY", "2026-01-01", 0.021),
+    ("IQD", "2026-01-01", 0.00066),
+    ("IRR", "2026-01-01", 0.00002),
+    ("AFN", "2026-01-01", 0.0124),
+    ("PKR", "2026-01-01", 0.0031),
+    ("ETB", "2026-01-01", 0.0066),
+    ("ERN", "2026-01-01", 0.057),
+    ("SAR", "2026-01-01", 0.23),
+    ("AED", "2026-01-01", 0.234),
+    ("ALL", "2026-01-01", 0.0104),
+    ("VND", "2026-01-01", 0.000033),
+)
+
+
+class TrendsConfig(_Section):
+    eur_rates: list[EurRate] = Field(
+        default_factory=lambda: [EurRate(currency=c, since=s, eur=r) for c, s, r in DEFAULT_EUR_RATES],
+        description="Exchange rates to EUR, each from a date on; a price is converted at the latest "
+        "rate dated on or before its post",
+    )
+    baseline_months: int = Field(
+        3, ge=1, le=36, description="Months before the period that new terms and routes are measured against"
+    )
+    min_term_posts: int = Field(
+        3, ge=1, le=1000, description="Flagged posts a term needs in the period to be offered as a new term"
+    )
+
+
+class SharingConfig(_Section):
+    tlp: Literal["clear", "green", "amber", "amber+strict", "red"] = Field(
+        "amber", description="Traffic Light Protocol marking of MISP events and STIX bundles"
+    )
+    pap: Literal["clear", "green", "amber", "red"] = Field(
+        "amber", description="Permissible Actions Protocol marking"
+    )
+    organisation: str = Field("", description="Who shares (the MISP event's creator, the STIX identity)")
+    include_text: bool = Field(
+        True, description="Flagged posts' text goes into the exports (never the text of unflagged posts)"
+    )
+
+
+class WebhookConfig(_Section):
+    url: str = Field("", description="Where alerts are POSTed as JSON; empty: no webhook")
+    max_attempts: int = Field(5, ge=1, le=50, description="Tries per alert before it is kept as a dead letter")
+    backoff_base: float = Field(2.0, ge=0, le=600, description="Seconds before the second try; doubles each time")
+    timeout: float = Field(10.0, gt=0, le=300, description="Seconds per request")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return http_url(value, "https://alerts.example.org/vigie") if value else value
+
+
+class EmailConfig(_Section):
+    host: str = Field("", description="SMTP server; empty: no email ($VIGIE_SMTP_USER/$VIGIE_SMTP_PASSWORD log in)")
+    port: int = Field(587, ge=1, le=65535, description="SMTP port")
+    starttls: bool = Field(True, description="Upgrade the connection with STARTTLS before logging in or sending")
+    sender: str = Field("", description="From address")
+    recipients: list[str] = Field(default_factory=list, description="Who receives alerts")
+    timeout: float = Field(30.0, gt=0, le=300, description="Seconds per connection")
+    max_attempts: int = Field(5, ge=1, le=50, description="Tries per alert before it is kept as a dead letter")
+
+
+class AlertRules(_Section):
+    new_network: bool = Field(True, description="A network not seen before")
+    new_contact: bool = Field(True, description="A new contact joins a known network")
+    cluster_score: float | None = Field(
+        0.95, ge=0, le=1, description="A repost cluster whose best score reaches this; empty: off"
+    )
+    cluster_min_posts: int = Field(3, ge=2, le=10_000, description="Posts a cluster needs for that alert")
+    route_weekly_factor: float | None = Field(
+        2.0, gt=1, le=100, description="A route's flagged posts this week above this many times its weekly "
+        "baseline; empty: off"
+    )
+    route_min_posts: int = Field(5, ge=1, le=10_000, description="Posts in the week a route needs for that alert")
+    still_online_hours: float | None = Field(
+        72.0, gt=0, le=24 * 365, description="A referred item still online this many hours after referral; empty: off"
+    )
+
+
+class AlertsConfig(_Section):
+    rules: AlertRules = AlertRules()
+    webhook: WebhookConfig = WebhookConfig()
+    email: EmailConfig = EmailConfig()
 
 
 # The post fields a CSV or JSON Lines file's columns may fill (`vigie import csv`).
@@ -321,6 +444,10 @@ class VigieConfig(_Section):
     daemon: DaemonConfig = DaemonConfig()
     discovery: DiscoveryConfig = DiscoveryConfig()
     imports: ImportsConfig = ImportsConfig()
+    networks: NetworksConfig = NetworksConfig()
+    trends: TrendsConfig = TrendsConfig()
+    sharing: SharingConfig = SharingConfig()
+    alerts: AlertsConfig = AlertsConfig()
     sources: list[SourceConfig] = Field(default_factory=list)
 
     def data_path(self) -> Path:

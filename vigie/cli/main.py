@@ -36,6 +36,10 @@ COMMANDS = {
     "daemon": "vigie.cli.daemon:daemon_group",
     "links": "vigie.cli.links:links",
     "sources": "vigie.cli.sources:sources_group",
+    "networks": "vigie.cli.networks:networks",
+    "trends": "vigie.cli.trends:trends",
+    "share": "vigie.cli.share:share_group",
+    "alerts": "vigie.cli.alerts:alerts_group",
 }
 HELP = {
     "crawl": "Collect public posts from configured or named sources.",
@@ -57,6 +61,10 @@ HELP = {
     "daemon": "Run everything on schedules, unattended.",
     "links": "Channels that share contacts (phones, handles, links).",
     "sources": "New sources that flagged posts point to; approve or dismiss them.",
+    "networks": "Smuggling networks: sources linked by shared contacts, payments and images.",
+    "trends": "Prices per route and month, new code words and new routes.",
+    "share": "MISP events and STIX 2.1 bundles for intelligence partners.",
+    "alerts": "Alerts sent by webhook and email; dead letters and retries.",
 }
 
 

@@ -306,6 +306,63 @@ removal_checks = Table(
 )
 
 
+# Smuggling networks: sources linked by what they share (contacts, payment offices, wallets,
+# repost clusters, flyer images). An id stays with a network while it grows; one absorbed
+# by another points to it.
+networks = Table(
+    "networks",
+    metadata,
+    Column("network_id", Text, primary_key=True),
+    Column("first_seen", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+    Column("merged_into", Text),
+    # The profile as last computed (sources, contacts, languages, routes, prices…), JSON.
+    Column("profile", Text, nullable=False, server_default=text("'{}'")),
+)
+
+# What a network is made of: kind is source, phone, handle, link, payment, wallet, cluster
+# or image; value is its canonical form ("telegram:channel", E.164, lowercase handle…).
+network_members = Table(
+    "network_members",
+    metadata,
+    Column("network_id", Text, ForeignKey("networks.network_id"), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("value", Text, nullable=False),
+    Column("joined_at", Text, nullable=False),
+    PrimaryKeyConstraint("network_id", "kind", "value"),
+    Index("network_members_by_value", "kind", "value"),
+)
+
+# Alerts, one row per event however often its rule matches again (alert_key is the rule
+# and its subject), and what became of each delivery: a dead one keeps its payload.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("alert_key", Text, primary_key=True),
+    Column("rule", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Index("alerts_by_rule", "rule", "created_at"),
+)
+
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("alert_key", Text, ForeignKey("alerts.alert_key"), nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("status", Text, nullable=False, server_default=text("'pending'")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", Text),
+    Column("last_error", Text),
+    Column("sent_at", Text),
+    PrimaryKeyConstraint("alert_key", "channel"),
+    Index("alert_deliveries_by_status", "status", "next_attempt_at"),
+    CheckConstraint("channel IN ('webhook', 'email')", name="alert_deliveries_channel_check"),
+    CheckConstraint("status IN ('pending', 'sent', 'dead')", name="alert_deliveries_status_check"),
+)
+
+
 # The embedding cache: a file of its own beside the store (a cache, rebuilt when lost).
 cache_metadata = MetaData()
 

@@ -1,0 +1,2 @@
+"""Intelligence for partners: smuggling networks, price and modus-operandi trends, and
+alerts when something new appears."""
