@@ -329,8 +329,12 @@ class SharingConfig(_Section):
 
 class WebhookConfig(_Section):
     url: str = Field("", description="Where alerts are POSTed as JSON; empty: no webhook")
-    max_attempts: int = Field(5, ge=1, le=50, description="Tries per alert before it is kept as a dead letter")
-    backoff_base: float = Field(2.0, ge=0, le=600, description="Seconds before the second try; doubles each time")
+    max_attempts: int = Field(
+        5, ge=1, le=50, description="Tries per alert before it is kept as a dead letter"
+    )
+    backoff_base: float = Field(
+        2.0, ge=0, le=600, description="Seconds before the second try; doubles each time"
+    )
     timeout: float = Field(10.0, gt=0, le=300, description="Seconds per request")
 
     @field_validator("url")
@@ -340,13 +344,19 @@ class WebhookConfig(_Section):
 
 
 class EmailConfig(_Section):
-    host: str = Field("", description="SMTP server; empty: no email ($VIGIE_SMTP_USER/$VIGIE_SMTP_PASSWORD log in)")
+    host: str = Field(
+        "", description="SMTP server; empty: no email ($VIGIE_SMTP_USER/$VIGIE_SMTP_PASSWORD log in)"
+    )
     port: int = Field(587, ge=1, le=65535, description="SMTP port")
-    starttls: bool = Field(True, description="Upgrade the connection with STARTTLS before logging in or sending")
+    starttls: bool = Field(
+        True, description="Upgrade the connection with STARTTLS before logging in or sending"
+    )
     sender: str = Field("", description="From address")
     recipients: list[str] = Field(default_factory=list, description="Who receives alerts")
     timeout: float = Field(30.0, gt=0, le=300, description="Seconds per connection")
-    max_attempts: int = Field(5, ge=1, le=50, description="Tries per alert before it is kept as a dead letter")
+    max_attempts: int = Field(
+        5, ge=1, le=50, description="Tries per alert before it is kept as a dead letter"
+    )
 
 
 class AlertRules(_Section):
@@ -357,12 +367,19 @@ class AlertRules(_Section):
     )
     cluster_min_posts: int = Field(3, ge=2, le=10_000, description="Posts a cluster needs for that alert")
     route_weekly_factor: float | None = Field(
-        2.0, gt=1, le=100, description="A route's flagged posts this week above this many times its weekly "
-        "baseline; empty: off"
+        2.0,
+        gt=1,
+        le=100,
+        description="A route's flagged posts this week above this many times its weekly baseline; empty: off",
     )
-    route_min_posts: int = Field(5, ge=1, le=10_000, description="Posts in the week a route needs for that alert")
+    route_min_posts: int = Field(
+        5, ge=1, le=10_000, description="Posts in the week a route needs for that alert"
+    )
     still_online_hours: float | None = Field(
-        72.0, gt=0, le=24 * 365, description="A referred item still online this many hours after referral; empty: off"
+        72.0,
+        gt=0,
+        le=24 * 365,
+        description="A referred item still online this many hours after referral; empty: off",
     )
 
 

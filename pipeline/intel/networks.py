@@ -39,7 +39,9 @@ class Network:
     flagged_posts: int
     languages: dict[str, int]  # lang -> flagged posts
     routes: list[dict[str, Any]]  # {"origin", "destination", "origin_name", "destination_name", "posts"}
-    prices: list[dict[str, Any]]  # {"month": "2026-09", "route": "fr → gb", "currency", "min", "max", "median", "median_eur", "posts"}
+    prices: list[
+        dict[str, Any]
+    ]  # {"month": "2026-09", "route": "fr → gb", "currency", "min", "max", "median", "median_eur", "posts"}
     transport: dict[str, int]
     guarantees: dict[str, int]
     payment_terms: dict[str, int]
