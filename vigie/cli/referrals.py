@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import getpass
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from rich.table import Table
 
 from vigie.cli.main import load
 from vigie.cli.output import cell, echo, echo_json, markup
+from vigie.paths import write_text_atomically
 
 
 @click.group("referrals")
@@ -221,10 +223,22 @@ def match_dsa_cmd(ctx: click.Context, files: tuple[Path, ...]) -> None:
 
 @referrals_group.command("stats")
 @click.option("--period", help="YYYY or YYYY-MM of the referral date (default: all).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--json", "as_json", is_flag=True, help="The figures as JSON (with --format art22: its figures)."
+)
+@click.option(
+    "--format",
+    "form",
+    type=click.Choice(["table", "art22"]),
+    default="table",
+    show_default=True,
+    help="art22: the trusted flagger's report under DSA Art. 22(3), in Markdown (counts only, no personal data).",
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to this file.")
 @click.pass_context
-def stats_cmd(ctx: click.Context, period: str | None, as_json: bool) -> None:
-    """Notices by platform, content type and outcome, and the median time to each outcome."""
+def stats_cmd(ctx: click.Context, period: str | None, as_json: bool, form: str, out: Path | None) -> None:
+    """Notices by platform, content type and outcome, and the median time to each outcome;
+    or, with --format art22, the yearly report a trusted flagger publishes."""
     from pipeline.refer.stats import stats
     from pipeline.report import check_period
     from vigie.store import Store
@@ -236,7 +250,20 @@ def stats_cmd(ctx: click.Context, period: str | None, as_json: bool) -> None:
     if period and (checked is None or len(checked) not in (4, 7)):
         raise click.BadParameter(f"{period!r}: expected YYYY or YYYY-MM", param_hint="--period")
     period = checked
-    with Store(load(ctx).store_url(), read_only=True) as store:
+    config = load(ctx)
+    if form == "art22":
+        from pipeline.refer.art22 import art22_report, render_markdown
+
+        with Store(config.store_url(), read_only=True) as store:
+            report = art22_report(store, config.referrals, period)
+        text = json.dumps(report, indent=1, ensure_ascii=False) + "\n" if as_json else render_markdown(report)
+        if out is None:
+            click.echo(text, nl=False)
+            return
+        write_text_atomically(out, text)
+        echo(f"wrote the Art. 22 report ({report['notices']} notices, {report['items']} items) to {out}")
+        return
+    with Store(config.store_url(), read_only=True) as store:
         figures = stats(store, period)
     if as_json:
         echo_json(figures, indent=1)

@@ -115,6 +115,16 @@ def latest_decisions(store: Store) -> list[dict[str, Any]]:
         return [dict(row) for row in connection.execute(query).mappings()]
 
 
+def count_rejected_in(store: Store, period: str | None) -> int:
+    """Posts whose latest review (of a period: YYYY or YYYY-MM of the decision) rejected them."""
+    latest = select(func.max(reviews.c.id)).group_by(reviews.c.post_key)
+    query = select(func.count()).where(reviews.c.id.in_(latest), reviews.c.decision == "rejected")
+    if period:
+        query = query.where(reviews.c.decided_at.startswith(period, autoescape=True))
+    with store.reading() as connection:
+        return int(connection.execute(query).scalar() or 0)
+
+
 def review_log(store: Store, limit: int) -> list[dict[str, Any]]:
     """The latest decisions first."""
     with store.reading() as connection:
