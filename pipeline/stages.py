@@ -36,6 +36,15 @@ class RunReport:
     es_count: int | None = None
     store_flagged: int = 0
     followed: list[Any] = field(default_factory=list)  # sources followed automatically (`discovery.follow`)
+    # After the run (`after_run`): networks as refreshed, and alerts raised and delivered.
+    networks: int | None = None
+    new_networks: int = 0
+    networks_indexed: int | None = None
+    alerts_raised: int = 0
+    alerts_baseline: int = 0
+    alerts_sent: int = 0
+    alerts_dead: int = 0
+    alerts_waiting: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +60,18 @@ class RunReport:
             },
             "errors": self.errors,
             "followed": [c.to_json(evidence_limit=5) for c in self.followed],
+            "networks": {
+                "networks": self.networks,
+                "new": self.new_networks,
+                "indexed": self.networks_indexed,
+            },
+            "alerts": {
+                "raised": self.alerts_raised,
+                "baseline": self.alerts_baseline,
+                "sent": self.alerts_sent,
+                "dead": self.alerts_dead,
+                "waiting": self.alerts_waiting,
+            },
         }
 
 
@@ -120,6 +141,63 @@ def classify_and_index(
         if es_url(config.elasticsearch):
             index(config, store, report)
     return report
+
+
+def _failure(exc: BaseException) -> str:
+    from vigie.store import is_database_error, one_line
+
+    return one_line(exc) if is_database_error(exc) else f"{type(exc).__name__}: {exc}"
+
+
+def after_run(config: VigieConfig, store: Store, report: RunReport, wait: float = 0.0) -> None:
+    """What follows a classification: refresh the networks (when it classified something)
+    and index them when Elasticsearch is configured, raise the alerts their rules find, and
+    deliver what is due (waiting up to `wait` seconds for retries). Each step that fails
+    adds one line to the report's errors and leaves the others to run: nothing stored is
+    lost, and what was not done is done by the next run."""
+    from pipeline.alerts.deliver import deliver
+    from pipeline.alerts.rules import raise_new
+    from pipeline.index.template import es_url
+    from vigie.store import alerts as stored_alerts
+
+    if report.process.processed:
+        try:
+            from pipeline.intel.networks import refresh
+
+            refreshed = refresh(store, config)
+        except NotImplementedError:
+            report.errors.append("networks: not available in this Vigie yet; not refreshed")
+        except Exception as exc:
+            log.debug("network refresh failed", exc_info=True)
+            report.errors.append(f"networks: not refreshed ({_failure(exc)}); the next run tries again")
+        else:
+            report.networks, report.new_networks = len(refreshed.networks), len(refreshed.new)
+            if es_url(config.elasticsearch):
+                try:
+                    from pipeline.index.networks import index_networks
+
+                    report.networks_indexed = index_networks(config, refreshed.networks)
+                except Exception as exc:
+                    log.debug("network indexing failed", exc_info=True)
+                    report.errors.append(f"networks: not indexed ({_failure(exc)}); the next run tries again")
+    held_before = report.store_flagged - report.process.flagged > 0
+    try:
+        raised = raise_new(store, config, held_before=held_before)
+    except Exception as exc:
+        log.debug("alert evaluation failed", exc_info=True)
+        report.errors.append(f"alerts: rules not evaluated ({_failure(exc)}); the next run tries again")
+    else:
+        report.alerts_raised, report.alerts_baseline = len(raised.new), raised.baseline
+        report.errors.extend(raised.errors)
+    try:
+        delivered = deliver(store, config, wait=wait)
+        report.alerts_waiting = stored_alerts.counts(store)["pending"]
+    except Exception as exc:
+        log.debug("alert delivery failed", exc_info=True)
+        report.errors.append(f"alerts: not delivered ({_failure(exc)}); they wait in the store")
+    else:
+        report.alerts_sent, report.alerts_dead = delivered.sent, delivered.dead
+        report.errors.extend(delivered.messages(config))
 
 
 def index(config: VigieConfig, store: Store, report: RunReport) -> None:

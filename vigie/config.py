@@ -357,6 +357,9 @@ class EmailConfig(_Section):
     max_attempts: int = Field(
         5, ge=1, le=50, description="Tries per alert before it is kept as a dead letter"
     )
+    backoff_base: float = Field(
+        30.0, ge=0, le=3600, description="Seconds before the second try; doubles each time"
+    )
 
 
 class AlertRules(_Section):

@@ -1,4 +1,4 @@
-"""`vigie daemon`: crawl, classify, check removals and replay the spool on a schedule.
+"""`vigie daemon`: crawl, classify, check removals, replay the spool and deliver alerts on a schedule.
 
 jobs: what is scheduled, on which executor; runner: what each job does, step by step;
 children: the supervision of child processes; worker: the long-lived classifier worker;
@@ -8,6 +8,7 @@ status file; scheduler: the daemon itself; view: what `vigie daemon status` show
 
 from pipeline.daemon.children import process_alive
 from pipeline.daemon.jobs import (  # job functions: the job store refers to them by these names too
+    alerts_job,
     classify_job,
     crawl_job,
     es_replay_job,
@@ -22,6 +23,7 @@ __all__ = [
     "Daemon",
     "DaemonPaths",
     "TerminalSafeFormatter",
+    "alerts_job",
     "classify_job",
     "crawl_job",
     "es_replay_job",

@@ -24,6 +24,7 @@ log = logging.getLogger("vigie.daemon")
 CRAWL_PREFIX = "crawl:"
 REMOVAL_CHECKS = "removal-checks"
 ES_REPLAY = "es-replay"
+ALERTS = "alerts"  # evaluates the alert rules and retries the deliveries due
 # Re-reads the approved sources so that their crawl jobs follow (in the transient store:
 # the daemon's bookkeeping, added at each start, not a job of the configuration).
 APPROVED_SOURCES = "approved-sources"
@@ -35,7 +36,14 @@ CRAWL_EXECUTOR = "crawl"
 WRITER_EXECUTOR = "writer"  # classification: the classifier, the store's analysis, the index
 ES_EXECUTOR = "es"
 CONTROL_EXECUTOR = "control"  # the daemon's own bookkeeping, never behind a long crawl
-EXECUTOR_WORKERS = {CRAWL_EXECUTOR: 1, WRITER_EXECUTOR: 1, ES_EXECUTOR: 1, CONTROL_EXECUTOR: 1}
+ALERTS_EXECUTOR = "alerts"  # webhook and SMTP servers, never behind a crawl or the index
+EXECUTOR_WORKERS = {
+    CRAWL_EXECUTOR: 1,
+    WRITER_EXECUTOR: 1,
+    ES_EXECUTOR: 1,
+    CONTROL_EXECUTOR: 1,
+    ALERTS_EXECUTOR: 1,
+}
 # Approved sources are re-read this often, or every crawl interval when shorter, and
 # after each classification (which may follow new ones).
 APPROVED_EVERY_SECONDS = 60.0
@@ -52,6 +60,8 @@ TRANSIENT_STORE = "transient"  # classification requests: the next crawl asks ag
 CLASSIFY_COMMAND = ("run", "--no-crawl")
 CHECK_COMMAND = ("referrals", "check")
 REPLAY_COMMAND = ("es", "replay")
+# One attempt per due delivery: the job's interval spaces the retries.
+ALERTS_COMMAND = ("alerts", "send", "--wait", "0")
 
 
 def crawl_run_name(channel: str) -> str:
@@ -86,7 +96,7 @@ def crawl_job_id(platform: str, channel: str) -> str:
 
 def managed(job_id: str) -> bool:
     """Ids this daemon owns in the job store."""
-    return job_id.startswith(CRAWL_PREFIX) or job_id in (REMOVAL_CHECKS, ES_REPLAY)
+    return job_id.startswith(CRAWL_PREFIX) or job_id in (REMOVAL_CHECKS, ES_REPLAY, ALERTS)
 
 
 def _every(minutes: float) -> str:
@@ -187,7 +197,19 @@ def job_specs(config: VigieConfig, approved: Sequence[str] = ()) -> list[JobSpec
         trigger = IntervalTrigger(seconds=minutes * 60, timezone=tz)
         name = "Elasticsearch spool replay"
         specs.append(JobSpec(ES_REPLAY, name, es_replay_job, (), trigger, _every(minutes), True, ES_EXECUTOR))
+    if alerts_configured(config):
+        minutes = config.daemon.replay_every_minutes
+        trigger = IntervalTrigger(seconds=minutes * 60, timezone=tz)
+        name = "alert rules and deliveries"
+        specs.append(JobSpec(ALERTS, name, alerts_job, (), trigger, _every(minutes), True, ALERTS_EXECUTOR))
     return specs
+
+
+def alerts_configured(config: VigieConfig) -> bool:
+    """Whether alerts go anywhere: a webhook or an email server is configured."""
+    from pipeline.alerts.deliver import configured_channels
+
+    return bool(configured_channels(config))
 
 
 # -- job functions -------------------------------------------------------------------
@@ -220,6 +242,10 @@ def removal_checks_job() -> None:
 
 def es_replay_job() -> None:
     active().es_replay()
+
+
+def alerts_job() -> None:
+    active().alerts()
 
 
 def approved_sources_job() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from pipeline.daemon import jobs
 from pipeline.daemon.children import Supervisor
-from pipeline.daemon.jobs import CLASSIFY, ES_REPLAY, REMOVAL_CHECKS, crawl_job_id
+from pipeline.daemon.jobs import ALERTS, CLASSIFY, ES_REPLAY, REMOVAL_CHECKS, crawl_job_id
 from pipeline.daemon.outcomes import StepResult, job_outcome, latest_run_id, run_after, step_result
 from pipeline.daemon.status import DaemonPaths, StatusBook, utcnow
 from pipeline.daemon.worker import WORKER_COMMAND, ClassifierWorker
@@ -230,3 +230,11 @@ class JobRunner:
                 steps.append(self.run_step(ES_REPLAY, "replay", command, run_name))
             else:
                 steps.append(StepResult("replay", "skipped", note="no Elasticsearch URL configured"))
+
+    def alerts(self) -> None:
+        with self._job(ALERTS) as steps:
+            if steps is None:
+                return
+            command = ["daemon", "recorded", *jobs.ALERTS_COMMAND]
+            run_name = jobs.recorded_run_name(jobs.ALERTS_COMMAND)
+            steps.append(self.run_step(ALERTS, "send", command, run_name))

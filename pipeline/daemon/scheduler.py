@@ -9,7 +9,10 @@ crashing or hanging step must never take the daemon with it:
   for `classify`: what `vigie run --no-crawl` does (classify, entities, reposts, index), in
   the classifier worker, a long-lived child that loads the model once;
 - `removal-checks`: `vigie referrals check`, when this Vigie has that command;
-- `es-replay`: `vigie es replay`, when Elasticsearch is configured.
+- `es-replay`: `vigie es replay`, when Elasticsearch is configured;
+- `alerts`: `vigie alerts send --wait 0`, when a webhook or an email server is configured:
+  the rules again (a referred post still online is a matter of time) and the deliveries
+  due; each classification raises and sends its own alerts first.
 
 Sources approved in the store (`vigie sources add`, automatic following after a
 classification) get crawl jobs of their own without a restart: the daemon re-reads them

@@ -1,5 +1,6 @@
 """The classifier worker: one long-lived child process loads the classifier once and runs
-a classification pass (classify, entities, reposts, index) per request, so the pass after
+a classification pass (classify, entities, reposts, index, then networks and alerts:
+`pipeline.stages.after_run`) per request, so the pass after
 each crawl does not load the model again. Each pass records its run in the store.
 
 The daemon writes one line to the worker's stdin per request; the worker answers one JSON
@@ -59,7 +60,7 @@ def serve(config: VigieConfig, requests: IO[str], replies: IO[str]) -> None:
 
 def _classification_pass(config: VigieConfig, clf: Any) -> str:
     """What `vigie run --no-crawl` does, with the classifier already loaded."""
-    from pipeline.stages import RunReport, classify_and_index
+    from pipeline.stages import RunReport, after_run, classify_and_index
     from vigie.store import Store
     from vigie.store.engine import is_database_error, one_line
 
@@ -68,6 +69,8 @@ def _classification_pass(config: VigieConfig, clf: Any) -> str:
     try:
         with Store(config.store_url()) as store, store.run(recorded_run_name(CLASSIFY_COMMAND)) as run:
             classify_and_index(config, report, clf=clf, store=store)
+            # Networks, then alerts: one attempt per delivery here, the `alerts` job retries.
+            after_run(config, store, report)
             run.status, run.stats = ("partial" if report.errors else "ok"), report.to_json()
     except Exception as exc:  # recorded as a failed run; the worker serves the next request
         detail = one_line(exc) if is_database_error(exc) else str(exc)  # never the statement's post text
@@ -88,6 +91,12 @@ def _classification_pass(config: VigieConfig, clf: Any) -> str:
     log.warning(
         "classified %d posts (%d flagged) in %.1f s", p.processed, p.flagged, time.monotonic() - began
     )
+    if report.networks is not None or report.alerts_raised or report.alerts_sent:
+        log.warning(
+            "networks: %s (%d new); alerts: %d raised, %d sent, %d waiting, %d dead letters",
+            report.networks, report.new_networks, report.alerts_raised, report.alerts_sent,
+            report.alerts_waiting, report.alerts_dead,
+        )  # fmt: skip
     return run.status
 
 

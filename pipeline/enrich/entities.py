@@ -11,8 +11,11 @@ from typing import Any
 
 import phonenumbers
 
-from classifier.cues import CueMatch, find_cues, fold, place_mentions, places_in
+from classifier.cues import CueMatch, find_cues, fold, places_in
 from classifier.normalize import normalize
+from pipeline.enrich.payments import payment_offices_in, wallets_in
+from pipeline.enrich.routes import legs as legs_in
+from pipeline.enrich.routes import route
 
 # Where a number written without a country code most likely belongs, by post language.
 REGION_BY_LANG = {
@@ -50,9 +53,10 @@ CURRENCIES = [
     ("VND", r"triệu đồng|vnd|đồng"),
 ]
 _CURRENCY = "|".join(f"(?P<{code}>{pattern})" for code, pattern in CURRENCIES)
-_NUMBER = r"(?P<num>\d{1,3}(?:[.,' ]\d{3})+|\d+(?:[.,]\d+)?)\s?(?P<mult>k|bin|mil|m|hezar|هزار|ألف|الف|ھەزار|هەزار|ሺ|triệu)?"
-_PRICE_AFTER = re.compile(rf"{_NUMBER}\s?(?:{_CURRENCY})(?![^\W\d_])", re.IGNORECASE)
-_PRICE_BEFORE = re.compile(rf"(?<![^\W\d_])(?:{_CURRENCY})\s?{_NUMBER}", re.IGNORECASE)
+_NUMBER = r"(?P<num>\d{1,3}(?:[.,' ]\d{3})+|\d+(?:[.,]\d+)?)[ \t\u00a0]?(?P<mult>k|bin|mil|m|hezar|هزار|ألف|الف|ھەزار|هەزار|ሺ|triệu)?"
+# A number and its currency on one line: "1300 £\nUSDT accepted" is no price in dollars.
+_PRICE_AFTER = re.compile(rf"{_NUMBER}[ \t\u00a0]?(?:{_CURRENCY})(?![^\W\d_])", re.IGNORECASE)
+_PRICE_BEFORE = re.compile(rf"(?<![^\W\d_])(?:{_CURRENCY})[ \t\u00a0]?{_NUMBER}", re.IGNORECASE)
 _MULTIPLIERS = {
     "k": 1_000,
     "bin": 1_000,
@@ -82,6 +86,31 @@ TRANSPORT = {
 }
 
 
+# A "taxi" boat picks people up off the beach in the water: a taxi there is no car.
+_TAXI_BOAT = re.compile(
+    r"(?:taxi|taksi|taksî|تاکسی|تاكسي|تكسي)[\s-]*(?:game|geym|gem|boat|بوت|گەیم|گیم|جيم|qeyik|bot)",
+    re.IGNORECASE,
+)
+
+
+def transport_modes(cues: list[CueMatch], lowered: str) -> list[str]:
+    """Transport modes the cues name, in order; a taxi boat counts as a boat, not a car."""
+    taxi_boat = _TAXI_BOAT.search(lowered) is not None
+    modes = []
+    for cue in cues:
+        if cue.cue not in TRANSPORT:
+            continue
+        if (
+            taxi_boat
+            and cue.cue == "transport_car"
+            and fold(cue.text) in ("taxi", "taksi", "taksî", "تاکسی", "تاكسي", "تكسي")
+        ):
+            modes.append("boat")
+        else:
+            modes.append(TRANSPORT[cue.cue])
+    return list(dict.fromkeys(modes))
+
+
 @dataclass
 class Price:
     amount: float
@@ -101,6 +130,10 @@ class Entities:
     transport: list[str] = field(default_factory=list)
     guarantees: list[str] = field(default_factory=list)
     payment_terms: list[str] = field(default_factory=list)
+    # Added later: rows stored before lack these keys, so readers use .get().
+    payments: list[str] = field(default_factory=list)  # payment offices, canonical names
+    wallets: list[str] = field(default_factory=list)  # "usdt-trc20:T…"
+    legs: list[dict[str, Any]] = field(default_factory=list)  # {"origin", "destination", "prices"}
 
     @property
     def contacts(self) -> list[str]:
@@ -194,38 +227,16 @@ def extract(text: str, lang: str | None = None, cues: list[CueMatch] | None = No
         handles=list(dict.fromkeys(h.lower() for h in _HANDLE.findall(clean))),
         prices=prices_in(lowered),
         places=places,
-        transport=list(dict.fromkeys(TRANSPORT[c.cue] for c in cues if c.cue in TRANSPORT)),
+        transport=transport_modes(cues, lowered),
         guarantees=list(dict.fromkeys(c.text for c in cues if c.cue == "guarantee")),
         payment_terms=list(dict.fromkeys(c.text for c in cues if c.cue == "pay_after_arrival")),
     )
-    entities.origin, entities.destination = route(lowered)
+    entities.legs = [leg.to_json() for leg in legs_in(lowered)]
+    if entities.legs:
+        entities.origin, entities.destination = entities.legs[0]["origin"], entities.legs[0]["destination"]
+    entities.payments = payment_offices_in(clean)
+    entities.wallets = wallets_in(clean)
     return entities
 
 
-# Words just before a place that mark it as where the trip goes to, or comes from.
-_TO = re.compile(
-    r"(?:\bto|towards|→|->|➡️?|⬅️|إلى|الى|ل|بۆ|bo|ber bi|bo|به|ته|تا|ta|vers|en|au|aux|për|ne|sang|đến|tới|ilaa|u|ናብ|ወደ|nach|a)\s*$"
-)
-_FROM = re.compile(r"(?:\bfrom|من|لە|ji|از|له|dan|den|ndan|nden|de|du|depuis|nga|từ|ka|kaga|ካብ|ከ|von|da)\s*$")
-
-
-def route(text: str) -> tuple[str | None, str | None]:
-    """Origin and destination: marked by words like "from"/"to" in many languages, else
-    adverts name where they leave from first and where they arrive last."""
-    lowered = fold(text)
-    mentions = place_mentions(lowered)
-    places = list(dict.fromkeys(p for p, _ in mentions))
-    if not places:
-        return None, None
-    origin = destination = None
-    for place, start in mentions:
-        before = lowered[max(0, start - 12) : start]
-        if destination is None and _TO.search(before):
-            destination = place
-        elif origin is None and _FROM.search(before):
-            origin = place
-    if len(places) == 1:
-        return (origin, None) if origin else (None, places[0])
-    origin = origin or next((p for p in places if p != destination), None)
-    destination = destination or next((p for p in reversed(places) if p != origin), None)
-    return origin, destination
+__all__ = ["Entities", "Price", "extract", "phones_in", "prices_in", "repair_ocr_text", "route"]

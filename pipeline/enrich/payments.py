@@ -40,16 +40,145 @@ _SCRIPT_BEFORE = {
 # Kinds whose name must look like one (capitalised, in Latin script): the word alone is common.
 _GENERIC = {"hawala", "office"}
 _STOPWORDS = set(
-    """
-    a an the of for and or with at in on to from by our your my this that is are be was
-    money cash pay payment payments paid deposit guarantee guaranteed garanti garantie garantiye garantî
-    garantiyê sigorta sigortayê insurance safe secure trusted office offices exchange exchanges bureau
-    change hawala havale hewale mekteb maktab ofis ofîs ofîsa ofisa ofîsê agent agency company
-    li ji bi bo ber û u an jî ku de da le la les des du et ou au aux chez dans ve ile veya bir bu
-    until after before when then only also here there near home foreign currency western union
-    sarafi sarraf saraf döviz doviz
-    stays stay held hold kept keep
-    """.split()
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "for",
+        "and",
+        "or",
+        "with",
+        "at",
+        "in",
+        "on",
+        "to",
+        "from",
+        "by",
+        "our",
+        "your",
+        "my",
+        "this",
+        "that",
+        "is",
+        "are",
+        "be",
+        "was",
+        "money",
+        "cash",
+        "pay",
+        "payment",
+        "payments",
+        "paid",
+        "deposit",
+        "guarantee",
+        "guaranteed",
+        "garanti",
+        "garantie",
+        "garantiye",
+        "garantî",
+        "garantiyê",
+        "sigorta",
+        "sigortayê",
+        "insurance",
+        "safe",
+        "secure",
+        "trusted",
+        "office",
+        "offices",
+        "exchange",
+        "exchanges",
+        "bureau",
+        "change",
+        "hawala",
+        "havale",
+        "hewale",
+        "mekteb",
+        "maktab",
+        "ofis",
+        "ofîs",
+        "ofîsa",
+        "ofisa",
+        "ofîsê",
+        "agent",
+        "agency",
+        "company",
+        "li",
+        "ji",
+        "bi",
+        "bo",
+        "ber",
+        "û",
+        "u",
+        "an",
+        "jî",
+        "ku",
+        "de",
+        "da",
+        "le",
+        "la",
+        "les",
+        "des",
+        "du",
+        "et",
+        "ou",
+        "au",
+        "aux",
+        "chez",
+        "dans",
+        "ve",
+        "ile",
+        "veya",
+        "bir",
+        "bu",
+        "until",
+        "after",
+        "before",
+        "when",
+        "then",
+        "only",
+        "also",
+        "here",
+        "there",
+        "near",
+        "home",
+        "foreign",
+        "currency",
+        "western",
+        "union",
+        "sarafi",
+        "sarraf",
+        "saraf",
+        "döviz",
+        "doviz",
+        "stays",
+        "para",
+        "pere",
+        "pare",
+        "whatsapp",
+        "telegram",
+        "viber",
+        "signal",
+        "contact",
+        "contacts",
+        "tel",
+        "phone",
+        "call",
+        "dm",
+        "peywendi",
+        "peywendî",
+        "info",
+        "iletisim",
+        "iletişim",
+        "kontakt",
+        "now",
+        "today",
+        "stay",
+        "held",
+        "hold",
+        "kept",
+        "keep",
+    ]
 )
 _STOPWORDS_FOLDED: set[str] = set()  # filled below, once fold_name exists
 _SCRIPT_STOPWORDS = {
@@ -57,7 +186,7 @@ _SCRIPT_STOPWORDS = {
     "تأمين", "امانت", "عند", "فی", "في", "من", "الى", "إلى", "به", "بە", "لە", "له", "از", "در", "و",
     "او", "أو", "یا", "للصرافة", "للصرافه", "الصرافة", "الصرافه", "صرافی", "صرافة", "حوالة", "حواله",
     "مکتب", "المکتب", "دفتر", "هذا", "هذه", "ذلک", "ما", "لا", "نا", "پول", "پاره", "پارە", "المبلغ",
-    "الفلوس", "گارانتی", "ضمانة", "گەرەنتی", "تضمین", "ګارنټي",
+    "الفلوس", "ضمانة", "تضمین", "ګارنټي", "کې", "ته", "څخه", "سره", "د", "کی", "را", "واتساب", "واتس", "تلگرام", "تماس",
 }  # fmt: skip
 # Arabic-script prepositions written onto the next word ("بأربيل", in Erbil): not a name
 # after a generic kind word.
@@ -72,15 +201,15 @@ def _alternatives(words: tuple[str, ...]) -> str:
 
 
 _BEFORE = [
-    (kind, re.compile(rf"(?<![^\W\d_])(?P<kind>{_alternatives(words)})\s+(?P<name>{_LATIN_WORD}(?:\s+{_LATIN_WORD}){{0,2}})", re.IGNORECASE))
+    (kind, re.compile(rf"(?<![^\W\d_])(?P<kind>{_alternatives(words)})\s+(?P<name>{_LATIN_WORD}(?:[ \t]+{_LATIN_WORD}){{0,2}})", re.IGNORECASE))
     for kind, words in _LATIN_BEFORE.items()
 ]  # fmt: skip
 _AFTER = [
-    (kind, re.compile(rf"(?P<name>(?:{_LATIN_WORD}\s+){{0,1}}{_LATIN_WORD})\s+(?P<kind>{_alternatives(words)})(?![^\W\d_])", re.IGNORECASE))
+    (kind, re.compile(rf"(?P<name>(?:{_LATIN_WORD}[ \t]+){{0,1}}{_LATIN_WORD})[ \t]+(?P<kind>{_alternatives(words)})(?![^\W\d_])", re.IGNORECASE))
     for kind, words in _LATIN_AFTER.items()
 ]  # fmt: skip
 _SCRIPT = [
-    (kind, re.compile(rf"(?<![\u0600-\u06ff])(?P<kind>{_alternatives(words)})\s+(?P<name>{_SCRIPT_WORD})"))
+    (kind, re.compile(rf"(?<![\u0600-\u06ff])(?P<kind>{_alternatives(words)})[ \t]+(?P<name>{_SCRIPT_WORD})"))
     for kind, words in _SCRIPT_BEFORE.items()
 ]
 
@@ -91,7 +220,7 @@ _TRANSLIT = {
     "چ": "ch", "ح": "h", "خ": "kh", "د": "d", "ذ": "z", "ر": "r", "ڕ": "r", "ز": "z", "ژ": "zh", "س": "s",
     "ش": "sh", "ص": "s", "ض": "z", "ط": "t", "ظ": "z", "ع": "", "غ": "gh", "ف": "f", "ڤ": "v", "ق": "q",
     "ک": "k", "ك": "k", "گ": "g", "ل": "l", "ڵ": "l", "م": "m", "ن": "n", "ه": "h", "ە": "e", "ة": "a",
-    "ۆ": "o", "ێ": "e", "ء": "", "ئ": "", "ؤ": "u", "ى": "a",
+    "ۆ": "o", "ێ": "e", "ې": "e", "ۍ": "ai", "ټ": "t", "ډ": "d", "ړ": "r", "ږ": "zh", "ښ": "sh", "ګ": "g", "ڼ": "n", "ء": "", "ئ": "", "ؤ": "u", "ى": "a",
 }  # fmt: skip
 
 
@@ -123,7 +252,11 @@ def _latin_name(raw: str, kind: str, leading: bool) -> str | None:
     name: list[str] = []
     for word in words:
         capital = word[:1].isupper()
-        if fold_name(word) in _STOPWORDS_FOLDED or (name and not capital) or ((kind in _GENERIC or not leading) and not capital):
+        if (
+            fold_name(word) in _STOPWORDS_FOLDED
+            or (name and not capital)
+            or ((kind in _GENERIC or not leading) and not capital)
+        ):
             break
         name.append(word)
         if not capital:  # a lowercase name ("sarafi azadi") is one word
@@ -154,7 +287,7 @@ def payment_offices_in(text: str) -> list[str]:
             if name in _SCRIPT_STOPWORDS or (kind in _GENERIC and _CLITIC.match(name)):
                 continue
             folded = fold_name(name)
-            if len(folded) >= 2:
+            if len(folded) >= (3 if kind in _GENERIC else 2):
                 found.append((m.start(), f"{kind} {folded}"))
     return list(dict.fromkeys(value for _, value in sorted(found) if value.split(" ", 1)[1]))
 
@@ -197,10 +330,22 @@ def wallets_in(text: str) -> list[str]:
 
     for m in _TRON.finditer(clean):
         if _mixed(m.group(0)):
-            label = "usdt-trc20" if said(m.start(), "usdt", "tether") else "trx" if said(m.start(), "trx", "tron") else "trc20"
+            label = (
+                "usdt-trc20"
+                if said(m.start(), "usdt", "tether")
+                else "trx"
+                if said(m.start(), "trx", "tron")
+                else "trc20"
+            )
             found.append((m.start(), f"{label}:{m.group(0)}"))
     for m in _ETH.finditer(clean):
-        label = "usdt-erc20" if said(m.start(), "usdt", "tether") else "usdc-erc20" if said(m.start(), "usdc") else "eth"
+        label = (
+            "usdt-erc20"
+            if said(m.start(), "usdt", "tether")
+            else "usdc-erc20"
+            if said(m.start(), "usdc")
+            else "eth"
+        )
         found.append((m.start(), f"{label}:{m.group(0).lower()}"))
     for m in _BTC_BECH32.finditer(clean):
         found.append((m.start(), f"btc:{m.group(0).lower()}"))

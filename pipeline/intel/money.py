@@ -18,7 +18,5 @@ def to_eur(amount: float, currency: str, on: date, config: VigieConfig) -> float
     if code == "EUR":
         return float(amount)
     day = on.isoformat()
-    rates = sorted(
-        (r.since, r.eur) for r in config.trends.eur_rates if r.currency == code and r.since <= day
-    )
+    rates = sorted((r.since, r.eur) for r in config.trends.eur_rates if r.currency == code and r.since <= day)
     return float(amount) * rates[-1][1] if rates else None

@@ -304,6 +304,77 @@ def removal_distribution(f: Figures) -> Spec | None:
     return columns([b.label for b in rm.distribution], cells, totals, width=HALF, color=REMOVED_GREEN)
 
 
+def price_trends(f: Figures) -> Spec | None:
+    """Median price per route and month, a line per route."""
+    if f.trends is None or not f.trends.prices:
+        return None
+    routes = list(dict.fromkeys(p.route for p in f.trends.prices))
+    points = []
+    for p in f.trends.prices:
+        native = (
+            f" ({number(round(p.median_in_currency))} {p.currency})"
+            if p.currency and p.currency != "EUR" and p.median_in_currency is not None
+            else ""
+        )
+        points.append(
+            {
+                "month": f"{p.month}-01",
+                "route": p.route,
+                "median": round(p.median_eur),
+                "desc": f"{p.route}, {p.month}: median €{number(round(p.median_eur))}{native}, {number(p.posts)} adverts",
+            }
+        )
+    colors = {"domain": routes, "range": [PALETTE[i % len(PALETTE)] for i in range(len(routes))]}
+    x = {
+        "field": "month",
+        "type": "temporal",
+        "timeUnit": "yearmonth",
+        "axis": {"format": "%b %Y", "labelAngle": 0, "tickCount": {"interval": "month", "step": 1}},
+    }
+    y = {
+        "field": "median",
+        "type": "quantitative",
+        "axis": {"format": ",d", "labelExpr": "'€' + datum.label"},
+    }
+    color = {
+        "field": "route",
+        "type": "nominal",
+        "scale": colors,
+        "sort": None,
+        "legend": {"labelLimit": 320, "columns": 2},
+    }
+    return {
+        "width": WIDE - 80,
+        "height": 260,
+        "data": {"values": points},
+        "encoding": {"x": x, "y": y, "color": color},
+        "layer": [
+            {"mark": {"type": "line", "strokeWidth": 2, "aria": False}},
+            {
+                "mark": {"type": "point", "filled": True, "size": 50},
+                "encoding": {"description": {"field": "desc"}},
+            },
+        ],
+    }
+
+
+def new_terms(f: Figures) -> Spec | None:
+    if f.trends is None or not f.trends.new_terms:
+        return None
+    rows = [
+        {
+            "label": t.term,
+            "value": t.posts,
+            "end": t.posts,
+            "text": f"{number(t.posts)} (before: {number(t.baseline_posts)})",
+            "desc": f"{t.term}: {number(t.posts)} adverts, {number(t.baseline_posts)} in the baseline, "
+            f"{number(t.sources)} sources",
+        }
+        for t in f.trends.new_terms[:12]
+    ]
+    return hbars(rows, color=PALETTE[3], label_width=200)
+
+
 CHARTS = {
     "timeline": timeline,
     "languages": languages,
@@ -313,6 +384,8 @@ CHARTS = {
     "outcomes_by_platform": outcomes_by_platform,
     "removal_by_platform": removal_by_platform,
     "removal_distribution": removal_distribution,
+    "price_trends": price_trends,
+    "new_terms": new_terms,
 }
 
 

@@ -28,9 +28,11 @@ from pipeline.report.model import (
 from pipeline.report.period import check_period
 from pipeline.report.queries import FlaggedPost, Referral, read_rows
 from pipeline.report.timeline import timeline
+from pipeline.report.trend_figures import stored_network_rows, trend_figures
 from vigie import __version__
 
 if TYPE_CHECKING:
+    from vigie.config import VigieConfig
     from vigie.store import Store
 
 STATUSES = ("removed", "restricted", "declined", "online", "referred", "confirmed", "rejected")
@@ -320,9 +322,13 @@ def _answers(referrals: list[Referral]) -> list[PlatformAnswer]:
     ]
 
 
-def collect(store: Store, period: str | None = None) -> Figures:
-    """The report's figures for posts published in `period` (a year, month or day), or all."""
+def collect(store: Store, period: str | None = None, config: VigieConfig | None = None) -> Figures:
+    """The report's figures for posts published in `period` (a year, month or day), or all;
+    prices in the trends are converted at `config`'s rates (the defaults without one)."""
+    from vigie.config import VigieConfig
+
     period = check_period(period)
+    config = config or VigieConfig()
     rows = read_rows(store, period)
     flagged = rows.flagged
     routes, prices = _routes_and_prices(flagged)
@@ -365,4 +371,6 @@ def collect(store: Store, period: str | None = None) -> Figures:
         outcomes=outcomes,
         removal=removal,
         answers=_answers(rows.referrals),
+        trends=trend_figures(store, config, period, flagged),
+        networks=stored_network_rows(store),
     )

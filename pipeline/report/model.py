@@ -157,3 +157,71 @@ class Figures:
     outcomes: Outcomes
     removal: Removal
     answers: list[PlatformAnswer]  # by platform (most referrals first), then in `figures.KINDS` order
+    trends: TrendFigures | None = None
+    networks: list[NetworkRow] | None = None  # None: networks could not be read
+
+
+@dataclass(frozen=True, slots=True)
+class PricePoint:
+    """One route's median price in one month."""
+
+    route: str
+    month: str  # "2026-09"
+    median_eur: float
+    posts: int  # posts with a price on the route that month
+    currency: str | None
+    median_in_currency: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTerms:
+    """How a route is offered over the period: transport modes and terms, in posts."""
+
+    route: str
+    posts: int
+    transport: dict[str, int]
+    guarantees: int
+    payment_terms: int
+    payment_offices: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class NewTerm:
+    term: str
+    posts: int
+    baseline_posts: int
+    sources: int
+    score: float
+    example_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewRoute:
+    route: str
+    posts: int
+    sources: int
+    first_seen: str
+    median_eur: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TrendFigures:
+    period: str  # what new terms and routes were measured on
+    baseline: str  # "2026-08-01 to 2026-10-31"
+    baseline_posts: int
+    prices: list[PricePoint]  # the top routes, month by month
+    routes: list[RouteTerms]
+    new_terms: list[NewTerm]
+    new_routes: list[NewRoute]
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkRow:
+    network_id: str
+    sources: list[str]
+    contacts: int
+    flagged_posts: int
+    first_seen: str | None  # ISO dates
+    last_seen: str | None
+    routes: list[str]  # top routes, labelled
+    price_range_eur: tuple[float, float] | None

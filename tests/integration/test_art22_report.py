@@ -81,7 +81,7 @@ def answered(tmp_path: Path) -> dict[str, Any]:
                 row["cues"] = json.dumps([{"cue": "documents", "text": "passport", "weight": 1.0}])
             save_analysis(store, row)
         decide(store, "c-a", "confirmed", "smuggling offer", NOTIFIER)
-        for platform, account, post_id, cluster, _ in POSTS[2:]:
+        for platform, account, post_id, _, _ in POSTS[2:]:
             decide(store, post_key(platform, account, post_id), "confirmed", "smuggling offer", NOTIFIER)
         decide(store, post_key(*REJECTED), "rejected", "news report", NOTIFIER)
         notices: dict[str, str] = {}

@@ -84,9 +84,11 @@ def test_ids_unique_and_required_objects_present() -> None:
     keys = [(o["type"], o["id"]) for o in OBJECTS]
     assert len(keys) == len(set(keys))
     assert len({o["id"] for o in OBJECTS}) == len(OBJECTS)
-    (view,) = by_type("index-pattern")
-    assert view["id"] == view["attributes"]["title"] == "vigie-posts"
-    assert view["attributes"]["timeFieldName"] == "published_at"
+    views = {v["id"]: v for v in by_type("index-pattern")}
+    assert set(views) == {"vigie-posts", "vigie-networks"}
+    for view_id, time_field in (("vigie-posts", "published_at"), ("vigie-networks", "last_seen")):
+        assert views[view_id]["attributes"]["title"] == view_id
+        assert views[view_id]["attributes"]["timeFieldName"] == time_field
     assert {v["id"] for v in VISUALIZATIONS} >= REQUIRED
     (dashboard,) = by_type("dashboard")
     assert dashboard["attributes"]["timeRestore"] is False
@@ -140,11 +142,31 @@ def test_dashboard_shows_every_visualization() -> None:
     shown = set()
     for panel in panels:
         ref = refs[f"{panel['panelIndex']}:{panel['panelRefName']}"]
-        assert ref["type"] == panel["type"] == "visualization"
+        assert ref["type"] == panel["type"] in ("visualization", "search")
         assert panel["gridData"]["x"] >= 0 and panel["gridData"]["x"] + panel["gridData"]["w"] <= 48
         shown.add(ref["id"])
-    assert shown == {v["id"] for v in VISUALIZATIONS}
+    assert shown == {v["id"] for v in VISUALIZATIONS} | {s["id"] for s in by_type("search")}
     assert len(panels) == len({p["panelIndex"] for p in panels})
+
+
+def test_the_networks_search_shows_mapped_fields_of_the_networks_index() -> None:
+    from pipeline.index.networks import networks_mapping
+
+    (search,) = by_type("search")
+    assert search["references"] == [
+        {
+            "id": "vigie-networks",
+            "name": "kibanaSavedObjectMeta.searchSourceJSON.index",
+            "type": "index-pattern",
+        }
+    ]
+    assert search_source(search)["indexRefName"] == search["references"][0]["name"]
+    properties = networks_mapping()["properties"]
+    columns = search["attributes"]["columns"]
+    assert "network_id" in columns and "sources" in columns
+    assert [c for c in columns if c not in properties] == []
+    ((field, order),) = search["attributes"]["sort"]
+    assert properties[field]["type"] == "date" and order == "desc"
 
 
 def test_translation_nests_buckets_and_metrics() -> None:

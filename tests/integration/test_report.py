@@ -20,7 +20,7 @@ from markupsafe import escape
 
 from pipeline.report import collect, render
 from pipeline.report.charts import draw
-from pipeline.report.model import Contact, Language, Route
+from pipeline.report.model import Contact, Language, NewTerm, Route
 from pipeline.report.vega import UnsafeChartError, check_svg, to_svg
 from vigie.cli.report import report
 from vigie.records import post_key
@@ -38,6 +38,8 @@ CHARTS = (
     "outcomes_by_platform",
     "removal_by_platform",
     "removal_distribution",
+    "price_trends",
+    "new_terms",
 )
 EVIL_CHANNEL = "evil" + HOSTILE
 SVG = "{http://www.w3.org/2000/svg}"
@@ -459,7 +461,15 @@ def test_hostile_text_stays_text_inside_the_svg_charts(tmp_path):
             cluster="c",
         )
         figures = collect(s, "2026-09")
-    figures = replace(figures, languages=[Language(lang=HOSTILE, label=HOSTILE, count=2)])
+    assert figures.trends is not None
+    hostile_term = NewTerm(
+        term=HOSTILE, posts=3, baseline_posts=0, sources=2, score=2.0, example_url="javascript:alert(1)"
+    )
+    figures = replace(
+        figures,
+        languages=[Language(lang=HOSTILE, label=HOSTILE, count=2)],
+        trends=replace(figures.trends, new_terms=[hostile_term]),
+    )
     assert figures.routes[0].label == f"{evil_place} → Italy"
     page = render(figures, "Hostile")
     svgs = chart_svgs(page)
@@ -474,6 +484,11 @@ def test_hostile_text_stays_text_inside_the_svg_charts(tmp_path):
     assert any(f"{evil_place} → Italy: 2 adverts" == label for label in labels["routes"]), labels["routes"]
     assert any(label.startswith(f"{evil_place} → Italy: median €") for label in labels["prices"])
     assert any(label.startswith(HOSTILE) for label in labels["languages"])
+    assert any(
+        label.startswith(f"{evil_place} → Italy, 2026-09: median €") for label in labels["price_trends"]
+    )
+    assert any(label.startswith(f"{HOSTILE}: 3 adverts") for label in labels["new_terms"])
+    assert html_escaped(HOSTILE) in page and 'href="javascript:' not in page  # the new terms table
     for name in ("outcomes_by_platform", "removal_by_platform"):
         assert any(label.startswith(evil_platform) for label in labels[name]), labels[name]
     assert "tg</script><img" in texts["outcomes_by_platform"] and "x-</script><img" in texts["routes"]
@@ -498,7 +513,8 @@ def test_charts_are_deterministic_and_small(store):
     again = draw(collect(store, "2026-09"))
     assert first == again  # byte for byte, from a second read of the store
     assert render(figures, "Same") == render(figures, "Same")
-    sizes = {name: len(svg or "") for name, svg in first.items()}
+    sizes = {name: len(svg) for name, svg in first.items() if svg}
+    assert set(sizes) == set(CHARTS) - {"new_terms"}  # no flagged post before September to rise against
     assert all(1_000 < size < 60_000 for size in sizes.values()), sizes
 
 
@@ -511,7 +527,13 @@ def test_report_in_headless_chromium(store, tmp_path):
 
     assert set(dom.charts) == set(CHARTS)
     for name, chart in dom.charts.items():
+        if name == "new_terms":  # nothing flagged before September to rise against
+            assert not chart["shapes"].get("svg") and "baseline" in "".join(chart["text"])
+            continue
         assert chart["shapes"].get("svg") == 1, (name, chart["shapes"])
+    assert figures.trends is not None
+    assert "Izmir" not in "".join(dom.charts["price_trends"]["labels"])  # routes read country to country
+    assert any("Turkey → Italy, 2026-09: median €" in label for label in dom.charts["price_trends"]["labels"])
 
     def bars(name: str) -> int:
         return int(dom.charts[name]["shapes"].get("bar", 0))
@@ -630,7 +652,7 @@ def test_report_command_writes_the_page(store, tmp_path):
     assert str(out.resolve()) in result.output and "9 flagged adverts" in result.output
     page = out.read_text(encoding="utf-8")
     assert "<title>Vigie report — 2026-09</title>" in page and 'data-chart="routes"' in page
-    assert len(chart_svgs(page)) == len(CHARTS)
+    assert len(chart_svgs(page)) == len(CHARTS) - 1  # new terms: nothing flagged before September
     bad = CliRunner().invoke(
         report, ["--out", str(out), "--period", "soon"], obj={"config_path": str(config)}
     )

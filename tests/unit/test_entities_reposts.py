@@ -152,3 +152,11 @@ def test_channels_sharing_contacts(tmp_path):
         }
     ]
     store.close()
+
+
+def test_a_taxi_boat_is_a_boat_and_a_taxi_is_a_car():
+    from pipeline.enrich.entities import extract
+
+    assert extract("Taxi game ji Gravelines 🚕🚤 Brîtanya 2500 £", "kmr").transport == ["boat"]
+    assert "car" not in extract("🚕 TAXI GAME to UK, the boat picks you up from the water", "en").transport
+    assert extract("Minsk → Poland, a taxi waits after the forest, $5000", "en").transport[0] == "car"

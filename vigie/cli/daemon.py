@@ -14,7 +14,8 @@ from vigie.cli.output import cell, echo, echo_json, markup
 @click.pass_context
 def daemon_group(ctx: click.Context) -> None:
     """Crawl every source on its schedule, classify and index what comes in, check
-    removals and replay the Elasticsearch spool. Without a subcommand: `vigie daemon run`."""
+    removals, replay the Elasticsearch spool and deliver alerts. Without a subcommand:
+    `vigie daemon run`."""
     if ctx.invoked_subcommand is None:
         ctx.invoke(run)
 
@@ -30,9 +31,11 @@ def run(ctx: click.Context, no_classify: bool) -> None:
     """Run the scheduler in the foreground until SIGTERM or Ctrl-C.
 
     Jobs: `crawl:<platform>:<channel>` per source (every `every_minutes`, or `cron`, else
-    daemon.crawl_every_minutes), `removal-checks` and, when Elasticsearch is configured,
-    `es-replay`; after each crawl, `classify` classifies and indexes what came in, in one
-    long-lived worker process that loads the classifier once. Schedules are kept in
+    daemon.crawl_every_minutes), `removal-checks`, `es-replay` when Elasticsearch is
+    configured and `alerts` when a webhook or an email server is (both every
+    daemon.replay_every_minutes); after each crawl, `classify` classifies and indexes what
+    came in, refreshes the networks and raises and sends the alerts, in one long-lived
+    worker process that loads the classifier once. Schedules are kept in
     <data_dir>/jobs.sqlite across restarts; each job runs `vigie` in a child process, its
     output in <data_dir>/logs/jobs/, and records its run in the store (`vigie status`).
     One daemon per data directory; configuration changes apply at the next start, sources

@@ -8,6 +8,9 @@ from rich.console import Console
 
 from vigie.cli.main import load
 from vigie.cli.output import print_crawl_report
+from vigie.config import VigieConfig
+
+MAX_ALERTS_SHOWN = 10
 
 
 @click.command()
@@ -38,7 +41,7 @@ def demo(
     from crawlers.run import crawl_telegram
     from crawlers.telegram.mirror import Mirror
     from pipeline.refer.review import review_queue
-    from pipeline.stages import RunReport, classify_and_index, referral_candidates
+    from pipeline.stages import RunReport, after_run, classify_and_index, referral_candidates
     from vigie.cli import demo_dir as sample
     from vigie.cli.run import print_run_summary, progress_bar
     from vigie.store import Store
@@ -66,7 +69,10 @@ def demo(
         # The mirror also serves the posts' images, which are fetched before classification.
         with progress_bar(console) as progress:
             classify_and_index(config, report, progress)
+    with Store(config.store_url()) as store:
+        after_run(config, store, report)
     print_run_summary(report, console)
+    print_intelligence(config)
     out = config.store_path().with_name(sample.CANDIDATES_NAME)
     clusters = referral_candidates(config, out)
     click.echo(f"referral candidates: {clusters} clusters of flagged posts → {out}")
@@ -76,3 +82,27 @@ def demo(
     cluster = next((g for g in queue if len(g["posts"]) > 1), queue[0] if queue else None)
     click.echo()
     click.echo(sample.format_steps(sample.next_steps(config_path, config, cluster, datetime.now(UTC).year)))
+
+
+def print_intelligence(config: VigieConfig) -> None:
+    """The networks found and the alerts raised, a line each."""
+    from pipeline.intel.networks import stored_networks
+    from vigie.cli.output import echo
+    from vigie.store import Store
+    from vigie.store import alerts as stored_alerts
+
+    with Store(config.store_url(), read_only=True) as store:
+        try:
+            networks = stored_networks(store)
+        except NotImplementedError:
+            networks = []
+        raised = stored_alerts.listed(store, limit=None)
+    for network in networks:
+        echo(
+            f"network {network.network_id}: {', '.join(network.sources)} "
+            f"({network.flagged_posts} flagged posts)"
+        )
+    for alert in raised[:MAX_ALERTS_SHOWN]:
+        echo(f"alert {alert['alert_key']}: {alert['payload'].get('summary', '')}")
+    if len(raised) > MAX_ALERTS_SHOWN:
+        echo(f"… and {len(raised) - MAX_ALERTS_SHOWN} more alerts (`vigie alerts list`)")

@@ -30,6 +30,7 @@ STORE_NAME = "vigie.db"
 CANDIDATES_NAME = "referral-candidates.json"
 INDEX_PREFIX = "vigie-demo"
 MIRROR_PORT = 8080
+HOTLINES = ("+33 4 86 51 71 61",)
 MARKER = "# Written by `vigie demo`"
 _HEADER = f"""{MARKER}, and rewritten by each run: the configuration of the
 # demo's sample data, kept apart from your own. Use it with
@@ -77,6 +78,8 @@ def demo_config(base: VigieConfig, directory: Path, channels: list[str], mirror_
             "notifier_email": "demo@example.org",
             "organisation": "Vigie demo",
         },
+        # An NGO hotline the sample channels quote (Alarm Phone): it links no two of them.
+        "networks": {"hotlines": list(HOTLINES)},
         "sources": [{"platform": "telegram", "channel": name} for name in channels],
     }
     return {key: value for key, value in data.items() if value != {}}

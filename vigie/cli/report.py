@@ -22,7 +22,8 @@ from vigie.errors import VigieError
 @click.pass_context
 def report(ctx: click.Context, out: Path, period: str | None, title: str | None) -> None:
     """Write an HTML report: adverts over time, languages, routes, prices, contacts,
-    repost clusters, referral outcomes and time to removal."""
+    repost clusters, referral outcomes and time to removal; prices by route and month, new
+    terms and routes, and the smuggling networks."""
     from pipeline.report import check_period, collect, render
     from vigie.store import Store
 
@@ -34,7 +35,7 @@ def report(ctx: click.Context, out: Path, period: str | None, title: str | None)
         raise click.BadParameter(f"{out}: the directory {out.parent} does not exist", param_hint="--out")
     config = load(ctx)
     with Store(config.store_url(), read_only=True) as store:
-        figures = collect(store, period)
+        figures = collect(store, period, config)
     page = render(figures, title or (f"Vigie report — {period}" if period else "Vigie report"))
     tmp = out.with_name(out.name + ".tmp")
     try:

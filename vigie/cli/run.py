@@ -59,8 +59,30 @@ def print_run_summary(report: Any, console: Console) -> None:
             f"following {markup(c.key)} automatically: score {c.score:g} ({c.flagged_posts} flagged posts "
             f"from {markup(', '.join(c.sources))}), hop {c.hops}"
         )
+    print_after_run(report, console)
     for error in report.errors:
         console.print(f"[yellow]warning:[/yellow] {markup(error)}")
+
+
+def print_after_run(report: Any, console: Console) -> None:
+    """The networks and alerts lines of a run's summary."""
+    if report.networks is not None:
+        indexed = f"; {report.networks_indexed} indexed" if report.networks_indexed is not None else ""
+        console.print(f"Networks: {report.networks} ({report.new_networks} new){indexed} (`vigie networks`)")
+    if report.alerts_baseline:
+        console.print(
+            f"Alerts: first evaluation on this store: {report.alerts_baseline} matching alerts recorded as "
+            "known, not sent; only what is new from now on is sent"
+        )
+    if report.alerts_raised or report.alerts_sent or report.alerts_dead or report.alerts_waiting:
+        console.print(
+            f"Alerts: {report.alerts_raised} raised, {report.alerts_sent} sent, {report.alerts_waiting} waiting, "
+            f"{report.alerts_dead} dead letters (`vigie alerts list`)"
+        )
+
+
+# A run waits this long for an alert's retries; later ones go to the next run or the daemon.
+AFTER_RUN_WAIT_SECONDS = 10.0
 
 
 @click.command()
@@ -69,8 +91,10 @@ def print_run_summary(report: Any, console: Console) -> None:
 @click.pass_context
 def run(ctx: click.Context, no_crawl: bool, as_json: bool) -> None:
     """Crawl the configured sources, classify new posts, extract entities, group reposts,
-    store, and index flagged posts into Elasticsearch when one is configured."""
-    from pipeline.stages import RunReport, classify_and_index, crawl
+    store, and index flagged posts into Elasticsearch when one is configured; then refresh
+    the networks, raise the alerts their rules find and deliver them."""
+    from pipeline.stages import RunReport, after_run, classify_and_index, crawl
+    from vigie.store import Store
 
     config = load(ctx)
     console = Console(width=140, stderr=as_json)
@@ -81,6 +105,8 @@ def run(ctx: click.Context, no_crawl: bool, as_json: bool) -> None:
             print_crawl_report(report.crawl)
     with progress_bar(console) as progress:
         classify_and_index(config, report, progress)
+    with Store(config.store_url()) as store:
+        after_run(config, store, report, wait=AFTER_RUN_WAIT_SECONDS)
     if as_json:
         echo_json(report.to_json(), indent=1)
     else:

@@ -1,0 +1,362 @@
+"""The alert rules (`alerts.rules`), evaluated over what is stored:
+
+- `new_network`: a network not seen before, `new_network:<network id>`;
+- `new_member`: a contact (or a source) new in a known network,
+  `new_member:<network id>:<kind>:<value>`; a network's members are known from its own
+  alert and from the member alerts after it, so a member is told once;
+- `cluster`: a repost cluster with `cluster_min_posts` flagged posts whose best score
+  reaches `cluster_score`, `cluster:<cluster id>`;
+- `route_week`: a route's flagged posts in the current or the last ISO week, at least
+  `route_min_posts` and more than `route_weekly_factor` times its mean over the 8 weeks
+  before, `route_week:<origin>-<destination>:<YYYY-Www>`;
+- `still_online`: a referred post not removed `still_online_hours` after its referral,
+  `still_online:<post key>`.
+
+Each alert is raised once: its key is stored, and matching again changes nothing. The first
+evaluation on a store that already holds flagged posts sends nothing: what matches then is
+recorded as known (the baseline), so switching alerts on over months of data does not flood
+anyone; from then on only what is new is sent (`raise_new(..., baseline=False)` sends
+everything). Payloads name posts by URL and key, never with their text.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from vigie.config import AlertRules, VigieConfig
+from vigie.store import DECIDED, Store, one_line, queries
+from vigie.store import alerts as stored
+
+if TYPE_CHECKING:
+    from pipeline.intel.networks import Network
+
+RULES = ("new_network", "new_member", "cluster", "route_week", "still_online")
+BASELINE_WEEKS = 8
+
+
+@dataclass(frozen=True)
+class Alert:
+    key: str
+    rule: str
+    subject: str
+    summary: str  # one line
+    details: dict[str, Any]
+    created_at: str
+
+    def payload(self) -> dict[str, Any]:
+        """What channels deliver: JSON, with the alert's key as `alert_id` for receivers to
+        de-duplicate on."""
+        return {
+            "alert_id": self.key,
+            "rule": self.rule,
+            "subject": self.subject,
+            "summary": self.summary,
+            "details": self.details,
+            "created_at": self.created_at,
+        }
+
+    def to_store(self) -> stored.NewAlert:
+        return stored.NewAlert(self.key, self.rule, self.subject, self.created_at, self.payload())
+
+
+def _members(network: Network) -> list[str]:
+    """A network's members as `kind:value`, its sources first."""
+    found = [f"source:{s}" for s in network.sources]
+    for kind, values in sorted(network.members.items()):
+        if kind != "source":
+            found += [f"{kind}:{v}" for v in values]
+    return sorted(set(found), key=lambda m: (not m.startswith("source:"), m))
+
+
+def network_profile(network: Network) -> dict[str, Any]:
+    """The part of a network's profile an alert carries: who, what they share, where to."""
+    return {
+        "network_id": network.network_id,
+        "sources": list(network.sources),
+        "platforms": list(network.platforms),
+        "members": _members(network),
+        "flagged_posts": network.flagged_posts,
+        "languages": dict(network.languages),
+        "routes": [
+            {"origin": r.get("origin"), "destination": r.get("destination"), "posts": r.get("posts")}
+            for r in network.routes
+        ],
+        "prices": list(network.prices[-6:]),
+        "first_seen": network.first_seen,
+        "last_seen": network.last_seen,
+    }
+
+
+def known_members(store: Store) -> dict[str, set[str]]:
+    """Network id -> the members alerts have already told about (or recorded as known)."""
+    known: dict[str, set[str]] = defaultdict(set)
+    for payload in stored.payloads(store, "new_network"):
+        details = payload.get("details") or {}
+        known[str(details.get("network_id"))].update(details.get("members") or [])
+    for payload in stored.payloads(store, "new_member"):
+        details = payload.get("details") or {}
+        known[str(details.get("network_id"))].add(str(details.get("member")))
+    return dict(known)
+
+
+def network_alerts(
+    networks: Iterable[Network], known: dict[str, set[str]], rules: AlertRules, now: str
+) -> tuple[list[Alert], list[Alert]]:
+    """Alerts for networks not known yet and for members new in known ones, and the silent
+    ones: a new network's record when `new_network` is off (its members become known)."""
+    alerts: list[Alert] = []
+    silent: list[Alert] = []
+    for network in networks:
+        members = _members(network)
+        profile = network_profile(network)
+        nid = network.network_id
+        if nid not in known:
+            contacts = [m for m in members if not m.startswith("source:")]
+            shown = ", ".join(network.sources[:3]) + (" …" if len(network.sources) > 3 else "")
+            summary = (
+                f"new network {nid}: {len(network.sources)} sources ({shown}), {len(contacts)} shared "
+                f"contacts and marks, {network.flagged_posts} flagged posts"
+            )
+            alert = Alert(f"new_network:{nid}", "new_network", nid, summary, profile, now)
+            (alerts if rules.new_network else silent).append(alert)
+            continue
+        if not rules.new_contact:
+            continue
+        for member in members:
+            if member in known[nid]:
+                continue
+            kind, _, value = member.partition(":")
+            summary = (
+                f"{'source' if kind == 'source' else kind} {value} joined network {nid} "
+                f"({len(network.sources)} sources, {network.flagged_posts} flagged posts)"
+            )
+            details = {"network_id": nid, "member": member, "kind": kind, "value": value, "network": profile}
+            alerts.append(
+                Alert(f"new_member:{nid}:{member}", "new_member", f"{nid}:{member}", summary, details, now)
+            )
+    return alerts, silent
+
+
+def cluster_alerts(clusters: Iterable[dict[str, Any]], rules: AlertRules, now: str) -> list[Alert]:
+    """Repost clusters (as `vigie.store.alerts.flagged_clusters` gives them) big and sure enough."""
+    if rules.cluster_score is None:
+        return []
+    found = []
+    for c in clusters:
+        if c["posts"] < rules.cluster_min_posts or c["best_score"] < rules.cluster_score:
+            continue
+        summary = (
+            f"repost cluster {c['cluster_id']}: {c['posts']} flagged posts from {len(c['sources'])} sources, "
+            f"best score {c['best_score']:.2f}"
+        )
+        details = {
+            "cluster_id": c["cluster_id"],
+            "flagged_posts": c["posts"],
+            "best_score": round(float(c["best_score"]), 4),
+            "sources": list(c["sources"]),
+            "urls": list(c["urls"])[:50],
+            "first_published": c.get("first_published"),
+            "last_published": c.get("last_published"),
+        }
+        found.append(
+            Alert(f"cluster:{c['cluster_id']}", "cluster", str(c["cluster_id"]), summary, details, now)
+        )
+    return found
+
+
+def _monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def iso_week(monday: date) -> str:
+    year, week, _ = monday.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def route_week_alerts(
+    posts: Iterable[dict[str, Any]], rules: AlertRules, today: date, now: str
+) -> list[Alert]:
+    """Routes whose flagged posts this week or last week stand out against the 8 weeks
+    before. `posts`: {"origin", "destination", "published_at"}."""
+    factor = rules.route_weekly_factor
+    if factor is None:
+        return []
+    counts: dict[tuple[str, str], dict[date, int]] = defaultdict(lambda: defaultdict(int))
+    for post in posts:
+        try:
+            day = date.fromisoformat(str(post["published_at"])[:10])
+        except (TypeError, ValueError):
+            continue
+        counts[(str(post["origin"]), str(post["destination"]))][_monday(day)] += 1
+    this_week = _monday(today)
+    found = []
+    for (origin, destination), weeks in sorted(counts.items()):
+        for monday in (this_week - timedelta(weeks=1), this_week):
+            count = weeks.get(monday, 0)
+            before = [weeks.get(monday - timedelta(weeks=n), 0) for n in range(1, BASELINE_WEEKS + 1)]
+            mean = sum(before) / BASELINE_WEEKS
+            if count < rules.route_min_posts or count <= factor * mean:
+                continue
+            week = iso_week(monday)
+            route = f"{origin}-{destination}"
+            against = f"{count / mean:.1f}× its weekly mean of {mean:.1f}" if mean else "none in"
+            summary = (
+                f"route {origin} → {destination}: {count} flagged posts in {week}, {against} "
+                f"the {BASELINE_WEEKS} weeks before"
+            )
+            details = {
+                "origin": origin,
+                "destination": destination,
+                "week": week,
+                "flagged_posts": count,
+                "baseline_weeks": BASELINE_WEEKS,
+                "baseline_mean": round(mean, 3),
+                "baseline_counts": before[::-1],
+                "factor": factor,
+            }
+            found.append(
+                Alert(f"route_week:{route}:{week}", "route_week", f"{route}:{week}", summary, details, now)
+            )
+    return found
+
+
+def still_online_alerts(referrals: Iterable[dict[str, Any]], rules: AlertRules, at: datetime) -> list[Alert]:
+    """Referred posts (as `vigie.store.alerts.referred_unremoved` gives them) not removed
+    `still_online_hours` after their referral."""
+    if rules.still_online_hours is None:
+        return []
+    found = []
+    now = stored.timestamp(at)
+    for r in referrals:
+        try:
+            referred = datetime.fromisoformat(str(r["referred_at"]))
+        except ValueError:
+            continue
+        referred = referred if referred.tzinfo else referred.replace(tzinfo=UTC)
+        hours = (at - referred).total_seconds() / 3600
+        if hours < rules.still_online_hours:
+            continue
+        checked = f", last checked {r['last_check_at']}" if r.get("last_check_at") else ", never checked"
+        summary = f"{r['url']} still online {hours:.0f} h after its referral to {r['platform']}{checked}"
+        details = {
+            "post_key": r["post_key"],
+            "url": r["url"],
+            "platform": r["platform"],
+            "notice_id": r.get("notice_id"),
+            "status": r["status"],
+            "referred_at": r["referred_at"],
+            "hours_since_referral": round(hours, 1),
+            "last_check": r.get("last_check"),
+            "last_check_at": r.get("last_check_at"),
+        }
+        found.append(
+            Alert(f"still_online:{r['post_key']}", "still_online", r["post_key"], summary, details, now)
+        )
+    return found
+
+
+@dataclass
+class Evaluation:
+    alerts: list[Alert] = field(default_factory=list)
+    silent: list[Alert] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # one line per rule that could not be evaluated
+
+
+def evaluate(store: Store, config: VigieConfig, at: datetime | None = None) -> Evaluation:
+    """Every rule over the store, each on its own: one that fails is reported and the others
+    go on. Already-raised alerts are among the results (storing them changes nothing)."""
+    from pipeline.intel.networks import stored_networks
+
+    at = at or datetime.now(UTC)
+    now = stored.timestamp(at)
+    rules = config.alerts.rules
+    result = Evaluation()
+    if rules.new_network or rules.new_contact:
+        try:
+            alerts, silent = network_alerts(stored_networks(store), known_members(store), rules, now)
+        except NotImplementedError:
+            result.errors.append(
+                "alerts: networks are not available in this Vigie yet; network rules skipped"
+            )
+        except Exception as exc:
+            result.errors.append(f"alerts: network rules not evaluated: {_describe(exc)}")
+        else:
+            result.alerts += alerts
+            result.silent += silent
+    if rules.cluster_score is not None:
+        clusters = stored.flagged_clusters(store, DECIDED, rules.cluster_min_posts)
+        result.alerts += cluster_alerts(clusters, rules, now)
+    if rules.route_weekly_factor is not None:
+        since = _monday(at.date()) - timedelta(weeks=BASELINE_WEEKS + 1)
+        posts = stored.flagged_routes(store, DECIDED, since.isoformat())
+        result.alerts += route_week_alerts(posts, rules, at.date(), now)
+    if rules.still_online_hours is not None:
+        before = stored.timestamp(at - timedelta(hours=rules.still_online_hours))
+        result.alerts += still_online_alerts(stored.referred_unremoved(store, before), rules, at)
+    return result
+
+
+def _describe(exc: BaseException) -> str:
+    from vigie.store import is_database_error
+
+    return one_line(exc) if is_database_error(exc) else f"{type(exc).__name__}: {exc}"
+
+
+@dataclass
+class Raised:
+    new: list[Alert] = field(default_factory=list)  # raised now, one delivery per channel each
+    baseline: int = 0  # recorded as known by a first evaluation, not sent
+    errors: list[str] = field(default_factory=list)
+
+
+def raise_new(
+    store: Store,
+    config: VigieConfig,
+    at: datetime | None = None,
+    held_before: bool | None = None,
+    baseline: bool = True,
+) -> Raised:
+    """Evaluate the rules and store the alerts not raised before, each with a pending
+    delivery per configured channel. `held_before`: whether the store held flagged posts
+    before the data just processed (default: whether it holds any); on the first evaluation
+    of such a store, with `baseline`, what matches is recorded as known and nothing is sent."""
+    from pipeline.alerts.deliver import configured_channels
+
+    at = at or datetime.now(UTC)
+    now = stored.timestamp(at)
+    found = evaluate(store, config, at)
+    raised = Raised(errors=list(found.errors))
+    first = stored.enabled_at(store) is None
+    if held_before is None:
+        held_before = queries.count_flagged(store, DECIDED) > 0
+    if first and baseline and held_before:
+        stored.raise_alerts(store, [], [], now, silent=[a.to_store() for a in found.alerts + found.silent])
+        raised.baseline = len(found.alerts)
+        return raised
+    by_key = {a.key: a for a in found.alerts}
+    keys = stored.raise_alerts(
+        store,
+        [a.to_store() for a in found.alerts],
+        configured_channels(config),
+        now,
+        silent=[a.to_store() for a in found.silent],
+    )
+    raised.new = [by_key[k] for k in keys]
+    return raised
+
+
+def trial_alert(at: datetime | None = None) -> Alert:
+    """The alert `vigie alerts test` sends: never stored, its rule says it is a test."""
+    now = stored.timestamp(at or datetime.now(UTC))
+    return Alert(
+        f"test:{now}",
+        "test",
+        "delivery test",
+        "test alert from Vigie: this channel receives alerts",
+        {"test": True},
+        now,
+    )

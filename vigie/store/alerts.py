@@ -1,0 +1,422 @@
+"""Alerts and their deliveries.
+
+An alert is one row per event (`alert_key` is the rule and its subject): raising it again
+changes nothing. Raising it creates one delivery per configured channel in the same
+transaction. A delivery is `pending` until a channel accepted it (`sent`) or it used up its
+attempts (`dead`: the dead letter, its alert's payload kept for `vigie alerts retry`).
+
+A sender claims an attempt before making it (attempts + 1, and `next_attempt_at` moved past
+the attempt's longest duration), so two senders never make the same attempt and a sender
+that dies mid-attempt leaves the delivery to be tried again later.
+
+The row `ENABLED_KEY` records when this store first evaluated the rules; it has no delivery.
+Times are ISO 8601 UTC with microseconds (`timestamp`), so that they compare as text."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+
+from vigie.store.portable import insert_missing, insert_missing_keys
+from vigie.store.schema import alert_deliveries, alerts, analysis, posts, referrals, removal_checks
+
+if TYPE_CHECKING:
+    from vigie.store.core import Store
+
+CHANNELS = ("webhook", "email")
+STATUSES = ("pending", "sent", "dead")
+ENABLED_KEY = "alerts:enabled"
+ENABLED_RULE = "enabled"
+
+
+def timestamp(moment: datetime) -> str:
+    """How this module writes times: UTC, with microseconds, comparable as text."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class NewAlert:
+    key: str
+    rule: str
+    subject: str
+    created_at: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    alert_key: str
+    channel: str
+    status: str
+    attempts: int
+    next_attempt_at: str | None
+    last_error: str | None
+    sent_at: str | None
+    payload: dict[str, Any]
+
+
+def _row(alert: NewAlert) -> dict[str, Any]:
+    return {
+        "alert_key": alert.key,
+        "rule": alert.rule,
+        "subject": alert.subject,
+        "created_at": alert.created_at,
+        "payload": json.dumps(alert.payload, ensure_ascii=False, sort_keys=True),
+    }
+
+
+def enabled_at(store: Store) -> str | None:
+    """When this store first evaluated the alert rules, or None: never."""
+    with store.reading() as connection:
+        value = connection.scalar(select(alerts.c.created_at).where(alerts.c.alert_key == ENABLED_KEY))
+    return str(value) if value is not None else None
+
+
+def raise_alerts(
+    store: Store,
+    found: Sequence[NewAlert],
+    channels: Sequence[str],
+    now: str,
+    silent: Sequence[NewAlert] = (),
+) -> list[str]:
+    """Store the alerts not stored yet, each with a pending delivery per channel, and the
+    `silent` ones (known, never delivered: a first evaluation's baseline); the first call
+    also records when alerting began. One transaction. Returns the keys of `found` that
+    were new."""
+    unknown = sorted(set(channels) - set(CHANNELS))
+    if unknown:
+        raise ValueError(f"alert channels {unknown}: expected {', '.join(CHANNELS)}")
+    with store.transaction() as connection:
+        insert_missing(
+            connection,
+            alerts,
+            {
+                "alert_key": ENABLED_KEY,
+                "rule": ENABLED_RULE,
+                "subject": "store",
+                "created_at": now,
+                "payload": json.dumps({"baseline": len(silent)}),
+            },
+        )
+        if silent:
+            insert_missing_keys(connection, alerts, [_row(a) for a in silent])
+        new = insert_missing_keys(connection, alerts, [_row(a) for a in found]) if found else []
+        if new and channels:
+            connection.execute(
+                alert_deliveries.insert(),
+                [
+                    {
+                        "alert_key": key,
+                        "channel": channel,
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                    }
+                    for key in new
+                    for channel in channels
+                ],
+            )
+    return [str(key) for key in new]
+
+
+def known_keys(store: Store, rules: Iterable[str]) -> set[str]:
+    """The keys of the stored alerts of these rules (delivered, pending or silent)."""
+    with store.reading() as connection:
+        rows = connection.execute(select(alerts.c.alert_key).where(alerts.c.rule.in_(sorted(set(rules)))))
+        return {str(row.alert_key) for row in rows}
+
+
+def payloads(store: Store, rule: str) -> list[dict[str, Any]]:
+    """The payloads of the stored alerts of one rule, oldest first."""
+    query = (
+        select(alerts.c.payload)
+        .where(alerts.c.rule == rule)
+        .order_by(alerts.c.created_at, alerts.c.alert_key)
+    )
+    with store.reading() as connection:
+        return [json.loads(row.payload) for row in connection.execute(query)]
+
+
+# -- deliveries ---------------------------------------------------------------------------
+
+
+def _delivery_query() -> Any:
+    d = alert_deliveries.c
+    return select(
+        d.alert_key,
+        d.channel,
+        d.status,
+        d.attempts,
+        d.next_attempt_at,
+        d.last_error,
+        d.sent_at,
+        alerts.c.payload,
+    ).select_from(alert_deliveries.join(alerts, alerts.c.alert_key == d.alert_key))
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(
+        alert_key=row.alert_key,
+        channel=row.channel,
+        status=row.status,
+        attempts=int(row.attempts),
+        next_attempt_at=row.next_attempt_at,
+        last_error=row.last_error,
+        sent_at=row.sent_at,
+        payload=json.loads(row.payload),
+    )
+
+
+def due(store: Store, now: str, channels: Sequence[str]) -> list[Delivery]:
+    """Pending deliveries of these channels whose next attempt is due, oldest first."""
+    d = alert_deliveries.c
+    query = (
+        _delivery_query()
+        .where(
+            d.status == "pending",
+            d.channel.in_(list(channels)),
+            or_(d.next_attempt_at.is_(None), d.next_attempt_at <= now),
+        )
+        .order_by(alerts.c.created_at, d.alert_key, d.channel)
+    )
+    with store.reading() as connection:
+        return [_delivery(row) for row in connection.execute(query)]
+
+
+def next_due(store: Store, channels: Sequence[str]) -> str | None:
+    """When the earliest pending delivery of these channels is due next."""
+    d = alert_deliveries.c
+    query = select(func.min(d.next_attempt_at)).where(d.status == "pending", d.channel.in_(list(channels)))
+    with store.reading() as connection:
+        value = connection.scalar(query)
+    return str(value) if value is not None else None
+
+
+def claim(store: Store, delivery: Delivery, now: str, busy_until: str) -> bool:
+    """Take the delivery's next attempt: True when no other sender took it first. Until
+    `busy_until` no one else tries it; a sender that dies leaves it to be tried then."""
+    d = alert_deliveries.c
+    with store.transaction() as connection:
+        result = connection.execute(
+            update(alert_deliveries)
+            .where(
+                d.alert_key == delivery.alert_key,
+                d.channel == delivery.channel,
+                d.status == "pending",
+                d.attempts == delivery.attempts,
+                or_(d.next_attempt_at.is_(None), d.next_attempt_at <= now),
+            )
+            .values(attempts=delivery.attempts + 1, next_attempt_at=busy_until)
+        )
+        return bool(result.rowcount == 1)
+
+
+def record_sent(store: Store, alert_key: str, channel: str, now: str) -> None:
+    d = alert_deliveries.c
+    with store.transaction() as connection:
+        connection.execute(
+            update(alert_deliveries)
+            .where(d.alert_key == alert_key, d.channel == channel)
+            .values(status="sent", sent_at=now, next_attempt_at=None, last_error=None)
+        )
+
+
+def record_failure(
+    store: Store, alert_key: str, channel: str, error: str, next_attempt_at: str | None
+) -> None:
+    """A failed attempt: tried again at `next_attempt_at`, or dead (None) with its payload kept."""
+    d = alert_deliveries.c
+    values: dict[str, Any] = {"last_error": error[:500], "next_attempt_at": next_attempt_at}
+    if next_attempt_at is None:
+        values["status"] = "dead"
+    with store.transaction() as connection:
+        connection.execute(
+            update(alert_deliveries).where(d.alert_key == alert_key, d.channel == channel).values(**values)
+        )
+
+
+def revive(store: Store, now: str, keys: Sequence[str] = (), dead: bool = False) -> int:
+    """Dead deliveries (all with `dead`, or those of `keys`) back to pending, due now, with
+    their attempts started again. Returns how many."""
+    d = alert_deliveries.c
+    wanted = [d.status == "dead"]
+    if keys:
+        wanted.append(d.alert_key.in_(list(keys)))
+    elif not dead:
+        return 0
+    with store.transaction() as connection:
+        result = connection.execute(
+            update(alert_deliveries)
+            .where(and_(*wanted))
+            .values(status="pending", attempts=0, next_attempt_at=now)
+        )
+        return int(result.rowcount or 0)
+
+
+def stored_keys(store: Store, keys: Sequence[str]) -> set[str]:
+    """Which of `keys` are stored alerts."""
+    with store.reading() as connection:
+        rows = connection.execute(select(alerts.c.alert_key).where(alerts.c.alert_key.in_(list(keys))))
+        return {str(row.alert_key) for row in rows}
+
+
+def listed(store: Store, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    """Alerts newest first, each with its deliveries; with `status`, the alerts having a
+    delivery in that state. Silent (baseline) alerts have no delivery and are left out
+    when a status is asked for."""
+    a, d = alerts.c, alert_deliveries.c
+    query = select(a.alert_key, a.rule, a.subject, a.created_at, a.payload).where(a.alert_key != ENABLED_KEY)
+    if status is not None:
+        query = query.where(a.alert_key.in_(select(d.alert_key).where(d.status == status).scalar_subquery()))
+    query = query.order_by(a.created_at.desc(), a.alert_key)
+    if limit is not None:
+        query = query.limit(limit)
+    with store.reading() as connection:
+        rows = [dict(row) for row in connection.execute(query).mappings()]
+        keys = [row["alert_key"] for row in rows]
+        deliveries: dict[str, list[dict[str, Any]]] = {}
+        if keys:
+            found = connection.execute(
+                select(
+                    d.alert_key, d.channel, d.status, d.attempts, d.next_attempt_at, d.last_error, d.sent_at
+                )
+                .where(d.alert_key.in_(keys))
+                .order_by(d.alert_key, d.channel)
+            ).mappings()
+            for delivery in found:
+                item = dict(delivery)
+                deliveries.setdefault(item.pop("alert_key"), []).append(item)
+    for row in rows:
+        row["payload"] = json.loads(row["payload"])
+        row["deliveries"] = deliveries.get(row["alert_key"], [])
+    return rows
+
+
+def counts(store: Store) -> dict[str, int]:
+    """Deliveries by status."""
+    d = alert_deliveries.c
+    with store.reading() as connection:
+        rows = connection.execute(select(d.status, func.count()).group_by(d.status)).all()
+    return {status: 0 for status in STATUSES} | {str(status): int(n) for status, n in rows}
+
+
+def forget(store: Store, keys: Sequence[str]) -> int:
+    """Remove alerts and their deliveries (tests and operators' clean-up)."""
+    with store.transaction() as connection:
+        connection.execute(delete(alert_deliveries).where(alert_deliveries.c.alert_key.in_(list(keys))))
+        result = connection.execute(delete(alerts).where(alerts.c.alert_key.in_(list(keys))))
+        return int(result.rowcount or 0)
+
+
+# -- what the rules read ------------------------------------------------------------------
+
+
+def _flagged(decided: Sequence[str]) -> Any:
+    """Sure adverts an analyst has not rejected, and posts an analyst's confirmation keeps flagged."""
+    status = referrals.c.status
+    return or_(
+        and_(analysis.c.is_advert == 1, or_(status.is_(None), status != "rejected")),
+        status.in_(list(decided)),
+    )
+
+
+def _flagged_posts() -> Any:
+    return posts.join(analysis, analysis.c.post_key == posts.c.key).outerjoin(
+        referrals, referrals.c.post_key == posts.c.key
+    )
+
+
+def flagged_clusters(store: Store, decided: Sequence[str], min_posts: int) -> list[dict[str, Any]]:
+    """Repost clusters with at least `min_posts` flagged posts: their size, best score,
+    channels, URLs and first and last publication."""
+    p, an = posts.c, analysis.c
+    query = (
+        select(an.cluster_id, p.platform, p.channel, p.url, p.published_at, an.score)
+        .select_from(_flagged_posts())
+        .where(_flagged(decided), an.cluster_id.is_not(None))
+        .order_by(an.cluster_id, p.published_at, p.key)
+    )
+    clusters: dict[str, dict[str, Any]] = {}
+    with store.reading() as connection:
+        for row in connection.execute(query):
+            cluster = clusters.setdefault(
+                row.cluster_id,
+                {"cluster_id": row.cluster_id, "posts": 0, "best_score": 0.0, "sources": set(), "urls": [],
+                 "first_published": None, "last_published": None},
+            )  # fmt: skip
+            cluster["posts"] += 1
+            cluster["best_score"] = max(cluster["best_score"], float(row.score))
+            cluster["sources"].add(f"{row.platform}:{row.channel}")
+            cluster["urls"].append(row.url)
+            if row.published_at:
+                cluster["first_published"] = min(filter(None, (cluster["first_published"], row.published_at)))
+                cluster["last_published"] = max(filter(None, (cluster["last_published"], row.published_at)))
+    found = [c for c in clusters.values() if c["posts"] >= min_posts]
+    for cluster in found:
+        cluster["sources"] = sorted(cluster["sources"])
+    return found
+
+
+def flagged_routes(store: Store, decided: Sequence[str], published_since: str) -> list[dict[str, Any]]:
+    """The flagged posts published since then that name a route: origin, destination, time."""
+    p, an = posts.c, analysis.c
+    query = (
+        select(p.key, p.published_at, an.entities)
+        .select_from(_flagged_posts())
+        .where(_flagged(decided), p.published_at >= published_since)
+        .order_by(p.published_at, p.key)
+    )
+    found = []
+    with store.reading() as connection:
+        for row in connection.execute(query):
+            try:
+                entities = json.loads(row.entities or "{}")
+            except ValueError:
+                continue
+            origin = entities.get("origin") if isinstance(entities, dict) else None
+            destination = entities.get("destination") if isinstance(entities, dict) else None
+            if origin and destination:
+                found.append(
+                    {
+                        "post_key": row.key,
+                        "published_at": row.published_at,
+                        "origin": origin,
+                        "destination": destination,
+                    }
+                )
+    return found
+
+
+def referred_unremoved(store: Store, referred_before: str) -> list[dict[str, Any]]:
+    """Referred posts referred before that time and not known removed: their referral and
+    their latest removal check."""
+    r, p, c = referrals.c, posts.c, removal_checks.c
+    latest = (
+        select(c.post_key, func.max(c.id).label("check_id")).group_by(c.post_key).subquery("latest_check")
+    )
+    query = (
+        select(
+            r.post_key, r.status, r.platform, r.notice_id, r.referred_at, r.last_checked_at, p.url, p.channel,
+            removal_checks.c.outcome.label("last_check"), removal_checks.c.checked_at.label("last_check_at"),
+        )
+        .select_from(
+            referrals.join(posts, p.key == r.post_key)
+            .outerjoin(latest, latest.c.post_key == r.post_key)
+            .outerjoin(removal_checks, removal_checks.c.id == latest.c.check_id)
+        )
+        .where(
+            r.referred_at.is_not(None),
+            r.referred_at < referred_before,
+            r.status.in_(["referred", "online"]),
+            r.removed_at.is_(None),
+        )
+        .order_by(r.referred_at, r.post_key)
+    )  # fmt: skip
+    with store.reading() as connection:
+        rows = [dict(row) for row in connection.execute(query).mappings()]
+    return [row for row in rows if row["last_check"] in (None, "online", "error")]

@@ -1,0 +1,151 @@
+"""Smuggling networks: the flagged posts they are computed from, and the networks as last
+refreshed (their profiles, and their members with when each joined)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, delete, or_, select, update
+
+from vigie.store.media import MIN_PDQ_QUALITY
+from vigie.store.portable import upsert
+from vigie.store.schema import analysis, media_files, network_members, networks, post_media, posts, referrals
+
+if TYPE_CHECKING:
+    from vigie.store.core import Store
+
+
+def flagged_posts(store: Store, decided: Sequence[str]) -> list[dict[str, Any]]:
+    """Every flagged post with what networks are made of: sure adverts an analyst has not
+    rejected, and posts an analyst confirmed (`decided` referral states) whatever they
+    scored. Each with its text, the text read in its images, its language, entities
+    (decoded), repost cluster, referral status and platform outcome; oldest first."""
+    p, a, r = posts.c, analysis.c, referrals.c
+    flagged = or_(
+        and_(a.is_advert == 1, or_(r.status.is_(None), r.status != "rejected")),
+        r.status.in_(list(decided)),
+    )
+    query = (
+        select(
+            p.key,
+            p.platform,
+            p.channel,
+            p.url,
+            p.text,
+            p.ocr_text,
+            p.published_at,
+            p.first_seen,
+            a.lang,
+            a.entities,
+            a.cluster_id,
+            r.status.label("referral_status"),
+            r.outcome.label("referral_outcome"),
+        )
+        .select_from(posts.join(analysis, a.post_key == p.key).outerjoin(referrals, r.post_key == p.key))
+        .where(flagged)
+        .order_by(p.published_at, p.key)
+    )
+    with store.reading() as connection:
+        rows = [dict(row) for row in connection.execute(query).mappings()]
+    for row in rows:
+        row["entities"] = _json_object(row["entities"])
+        row["published_at"] = row["published_at"] or row.pop("first_seen")
+        row.pop("first_seen", None)
+    return rows
+
+
+def flagged_images(store: Store, decided: Sequence[str]) -> list[dict[str, Any]]:
+    """(post key, file SHA-256, PDQ hex) of every image worth matching of a flagged post."""
+    p, a, r, m = posts.c, analysis.c, referrals.c, media_files.c
+    flagged = or_(
+        and_(a.is_advert == 1, or_(r.status.is_(None), r.status != "rejected")),
+        r.status.in_(list(decided)),
+    )
+    query = (
+        select(post_media.c.post_key, m.sha256, m.pdq)
+        .select_from(
+            post_media.join(media_files, m.sha256 == post_media.c.sha256)
+            .join(posts, p.key == post_media.c.post_key)
+            .join(analysis, a.post_key == p.key)
+            .outerjoin(referrals, r.post_key == p.key)
+        )
+        .where(flagged, m.pdq.is_not(None), m.pdq_quality >= MIN_PDQ_QUALITY)
+        .order_by(post_media.c.post_key, post_media.c.position)
+    )
+    with store.reading() as connection:
+        return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def stored_networks(store: Store, include_merged: bool = False) -> list[dict[str, Any]]:
+    """The networks as last refreshed (those merged into another too, with
+    `include_merged`), oldest first; each with its profile (decoded) and its members as
+    {(kind, value): joined_at}."""
+    n, m = networks.c, network_members.c
+    query = select(networks).order_by(n.first_seen, n.network_id)
+    if not include_merged:
+        query = query.where(n.merged_into.is_(None))
+    with store.reading() as connection:
+        rows = [dict(row) for row in connection.execute(query).mappings()]
+        members: dict[str, dict[tuple[str, str], str]] = {}
+        for member in connection.execute(select(m.network_id, m.kind, m.value, m.joined_at)):
+            members.setdefault(member.network_id, {})[(member.kind, member.value)] = member.joined_at
+    for row in rows:
+        row["profile"] = _json_object(row["profile"])
+        row["members"] = members.get(row["network_id"], {})
+    return rows
+
+
+def save_networks(
+    store: Store,
+    rows: Sequence[Mapping[str, Any]],
+    merged: Mapping[str, str],
+    dissolved: Sequence[str],
+    now: str,
+) -> None:
+    """Store one refresh, all of it or nothing: each network of `rows` (network_id,
+    first_seen, profile, members as {(kind, value): joined_at}) replaces its stored row and
+    members; each id of `merged` points to the network that absorbed it and loses its
+    members; the `dissolved` ones (no longer two sources) are deleted with those they absorbed."""
+    n, m = networks.c, network_members.c
+    with store.transaction() as connection:
+        gone = [*merged, *dissolved]
+        if gone:
+            connection.execute(delete(network_members).where(m.network_id.in_(gone)))
+        for row in rows:
+            upsert(
+                connection,
+                networks,
+                {
+                    "network_id": row["network_id"],
+                    "first_seen": row["first_seen"],
+                    "updated_at": now,
+                    "merged_into": None,
+                    "profile": json.dumps(row["profile"], ensure_ascii=False),
+                },
+                ["network_id"],
+            )
+            connection.execute(delete(network_members).where(m.network_id == row["network_id"]))
+            values = [
+                {"network_id": row["network_id"], "kind": kind, "value": value, "joined_at": joined}
+                for (kind, value), joined in sorted(row["members"].items())
+            ]
+            if values:
+                connection.execute(network_members.insert(), values)
+        for absorbed, into in merged.items():
+            connection.execute(
+                update(networks).where(n.network_id == absorbed).values(merged_into=into, updated_at=now)
+            )
+        if dissolved:
+            # What they had absorbed goes with them: nothing is left to point to.
+            connection.execute(delete(networks).where(n.merged_into.in_(list(dissolved))))
+            connection.execute(delete(networks).where(n.network_id.in_(list(dissolved))))
+
+
+def _json_object(value: str | None) -> dict[str, Any]:
+    try:
+        found = json.loads(value or "{}")
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
