@@ -77,3 +77,4 @@ bench: classifier
 	$(BIN)/python -m bench.index_throughput
 	$(BIN)/python -m bench.media_throughput
 	$(BIN)/python -m bench.import_throughput
+	$(BIN)/python -m bench.networks

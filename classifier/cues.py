@@ -88,7 +88,7 @@ def _is_latin(phrase: str) -> bool:
     return all(not ch.isalpha() or "LATIN" in unicodedata.name(ch, "") for ch in phrase)
 
 
-def _trie(phrases: set[str]) -> str:
+def phrase_trie(phrases: set[str]) -> str:
     """One pattern matching any of `phrases`, shaped as a prefix tree: the regex engine
     then reads each position once instead of trying thousands of alternatives."""
     root: dict[str, Any] = {}
@@ -117,9 +117,9 @@ def _phrase_regex(phrases: set[str]) -> re.Pattern[str] | None:
     other = phrases - latin
     parts = []
     if latin:  # Latin words need word boundaries; Arabic-script and Ge'ez words take prefixes.
-        parts.append(rf"(?<![^\W_])(?:{_trie(latin)})(?![^\W_])")
+        parts.append(rf"(?<![^\W_])(?:{phrase_trie(latin)})(?![^\W_])")
     if other:
-        parts.append(f"(?:{_trie(other)})")
+        parts.append(f"(?:{phrase_trie(other)})")
     return re.compile("|".join(parts)) if parts else None
 
 

@@ -34,6 +34,7 @@ class RunReport:
     spooled: int = 0
     errors: list[str] = field(default_factory=list)
     es_count: int | None = None
+    es_unavailable: bool = False  # said once in `errors`: the networks wait for the next run too
     store_flagged: int = 0
     followed: list[Any] = field(default_factory=list)  # sources followed automatically (`discovery.follow`)
     # After the run (`after_run`): networks as refreshed, and alerts raised and delivered.
@@ -45,6 +46,10 @@ class RunReport:
     alerts_sent: int = 0
     alerts_dead: int = 0
     alerts_waiting: int = 0
+    alerts_dead_total: int = 0
+    # Whether the store held classified posts before this pass classified anything (a new
+    # model re-classifies them all: what counts is that they were there).
+    held_before: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -71,6 +76,7 @@ class RunReport:
                 "sent": self.alerts_sent,
                 "dead": self.alerts_dead,
                 "waiting": self.alerts_waiting,
+                "dead_letters": self.alerts_dead_total,
             },
         }
 
@@ -125,6 +131,9 @@ def classify_and_index(
     with nullcontext(store) if store is not None else Store(config.store_url()) as store:
         report.media = fetch_and_read(config, store)
         report.errors.extend(report.media.errors)
+        from vigie.store.alerts import classified_posts
+
+        report.held_before = classified_posts(store) > 0
         total = count_pending(store, model_id(clf))
         task = progress.add_task("classifying", total=total) if progress else None
         report.process = process(
@@ -149,17 +158,30 @@ def _failure(exc: BaseException) -> str:
     return one_line(exc) if is_database_error(exc) else f"{type(exc).__name__}: {exc}"
 
 
-def after_run(config: VigieConfig, store: Store, report: RunReport, wait: float = 0.0) -> None:
+DELIVERY_BUDGET_SECONDS = 30.0
+
+
+def after_run(
+    config: VigieConfig,
+    store: Store,
+    report: RunReport,
+    wait: float = 0.0,
+    deliver_alerts: bool = True,
+    budget: float = DELIVERY_BUDGET_SECONDS,
+) -> None:
     """What follows a classification: refresh the networks (when it classified something)
-    and index them when Elasticsearch is configured, raise the alerts their rules find, and
-    deliver what is due (waiting up to `wait` seconds for retries). Each step that fails
-    adds one line to the report's errors and leaves the others to run: nothing stored is
-    lost, and what was not done is done by the next run."""
+    and index them when Elasticsearch is configured, raise the alerts their rules find, and,
+    with `deliver_alerts`, deliver what is due within `budget` seconds in all (waiting up to
+    `wait` seconds for retries); what is left waits in the store for the next pass (the
+    daemon's classifier only raises: its `alerts` job delivers). Each step that fails adds
+    one line to the report's errors and leaves the others to run: nothing stored is lost,
+    and what was not done is done by the next run."""
     from pipeline.alerts.deliver import deliver
     from pipeline.alerts.rules import raise_new
     from pipeline.index.template import es_url
     from vigie.store import alerts as stored_alerts
 
+    refreshed_now = False
     if report.process.processed:
         try:
             from pipeline.intel.networks import refresh
@@ -171,8 +193,9 @@ def after_run(config: VigieConfig, store: Store, report: RunReport, wait: float 
             log.debug("network refresh failed", exc_info=True)
             report.errors.append(f"networks: not refreshed ({_failure(exc)}); the next run tries again")
         else:
+            refreshed_now = True
             report.networks, report.new_networks = len(refreshed.networks), len(refreshed.new)
-            if es_url(config.elasticsearch):
+            if es_url(config.elasticsearch) and not report.es_unavailable:
                 try:
                     from pipeline.index.networks import index_networks
 
@@ -180,24 +203,31 @@ def after_run(config: VigieConfig, store: Store, report: RunReport, wait: float 
                 except Exception as exc:
                     log.debug("network indexing failed", exc_info=True)
                     report.errors.append(f"networks: not indexed ({_failure(exc)}); the next run tries again")
-    held_before = report.store_flagged - report.process.flagged > 0
     try:
-        raised = raise_new(store, config, held_before=held_before)
+        raised = raise_new(
+            store, config, held_before=report.held_before, networks_ready=True if refreshed_now else None
+        )
     except Exception as exc:
         log.debug("alert evaluation failed", exc_info=True)
         report.errors.append(f"alerts: rules not evaluated ({_failure(exc)}); the next run tries again")
     else:
         report.alerts_raised, report.alerts_baseline = len(raised.new), raised.baseline
         report.errors.extend(raised.errors)
+    if deliver_alerts:
+        try:
+            delivered = deliver(store, config, wait=min(wait, budget), budget=budget)
+        except Exception as exc:
+            log.debug("alert delivery failed", exc_info=True)
+            report.errors.append(f"alerts: not delivered ({_failure(exc)}); they wait in the store")
+        else:
+            report.alerts_sent, report.alerts_dead = delivered.sent, delivered.dead
+            report.errors.extend(delivered.messages(config))
     try:
-        delivered = deliver(store, config, wait=wait)
-        report.alerts_waiting = stored_alerts.counts(store)["pending"]
+        waiting = stored_alerts.counts(store)
+        report.alerts_waiting, report.alerts_dead_total = waiting["pending"], waiting["dead"]
     except Exception as exc:
-        log.debug("alert delivery failed", exc_info=True)
-        report.errors.append(f"alerts: not delivered ({_failure(exc)}); they wait in the store")
-    else:
-        report.alerts_sent, report.alerts_dead = delivered.sent, delivered.dead
-        report.errors.extend(delivered.messages(config))
+        log.debug("alert counts failed", exc_info=True)
+        report.errors.append(f"alerts: not counted ({_failure(exc)})")
 
 
 def index(config: VigieConfig, store: Store, report: RunReport) -> None:
@@ -212,6 +242,7 @@ def index(config: VigieConfig, store: Store, report: RunReport) -> None:
         setup(es, config.elasticsearch)
     except (TransportError, ApiError) as exc:
         waiting = queries.count_unindexed_adverts(store)
+        report.es_unavailable = True
         report.errors.append(
             f"{describe_es_error(exc, es_url(config.elasticsearch))}; "
             f"{waiting} documents wait in the store and will be sent by the next run or `vigie es replay`"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -239,6 +240,9 @@ class DaemonConfig(_Section):
     replay_every_minutes: float = Field(
         10.0, gt=0, le=24 * 60, description="How often the Elasticsearch spool is replayed"
     )
+    alerts_every_minutes: float = Field(
+        10.0, gt=0, le=24 * 60, description="How often alert rules are checked and due deliveries sent"
+    )
     misfire_grace_seconds: int = Field(
         300, ge=1, le=86_400, description="A job late by more than this is skipped"
     )
@@ -268,11 +272,12 @@ class NetworksConfig(_Section):
         "nobody listed)",
     )
     min_weight: float = Field(
-        1.0,
+        0.5,
         gt=0,
         le=100,
-        description="Two sources are one network when what they share weighs at least this; a contact "
-        "shared by n sources weighs 1/(n-1), an image or repost cluster 1/(n-1) as well",
+        description="Two sources are one network when what they share weighs at least this; a member "
+        "(contact, payment office, wallet, repost or image cluster) shared by n sources weighs 1/(n-1): "
+        "at 0.5, one used by up to three sources links them alone, a commoner one needs more shared",
     )
 
 
@@ -280,6 +285,19 @@ class EurRate(_Section):
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")
     since: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="First day the rate applies (YYYY-MM-DD)")
     eur: float = Field(gt=0, description="Euros for one unit of the currency")
+
+    @field_validator("since", mode="before")
+    @classmethod
+    def _since(cls, value: object) -> object:
+        # YAML reads an unquoted 2026-01-01 as a date.
+        if isinstance(value, date):
+            return value.isoformat()
+        if isinstance(value, str):
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise ValueError("a day written YYYY-MM-DD") from None
+        return value
 
 
 # Reference rates (EUR per unit), for prices in the trends; replace with your unit's own.
@@ -312,6 +330,16 @@ class TrendsConfig(_Section):
     min_term_posts: int = Field(
         3, ge=1, le=1000, description="Flagged posts a term needs in the period to be offered as a new term"
     )
+    min_route_posts: int = Field(
+        2, ge=1, le=1000, description="Flagged posts a route needs in the period to be listed as a new route"
+    )
+    min_price_eur: float = Field(
+        50.0,
+        ge=0,
+        le=100_000,
+        description="Prices worth less (in EUR) are not prices of a crossing (a misread number, a deposit "
+        "per child…) and are left out of medians",
+    )
 
 
 class SharingConfig(_Section):
@@ -340,7 +368,15 @@ class WebhookConfig(_Section):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        return http_url(value, "https://alerts.example.org/vigie") if value else value
+        if not value:
+            return value
+        url = http_url(value, "https://alerts.example.org/vigie")
+        # Alerts carry TLP-marked intelligence: plain HTTP only to this machine.
+        if url.startswith("http://") and urlsplit(url).hostname not in ("localhost", "127.0.0.1", "::1"):
+            raise ValueError(
+                "an https:// URL (alerts are not sent in clear beyond this machine; http:// is only for localhost)"
+            )
+        return url
 
 
 class EmailConfig(_Section):
@@ -387,6 +423,16 @@ class AlertRules(_Section):
 
 
 class AlertsConfig(_Section):
+    give_up_hours: float = Field(
+        48.0,
+        gt=0,
+        le=24 * 90,
+        description="A failed delivery is retried (its backoff capped at max_backoff_seconds) until it has "
+        "been tried max_attempts times and is this old; then it is kept as a dead letter",
+    )
+    max_backoff_seconds: float = Field(
+        3600.0, gt=0, le=86_400, description="The longest wait between two tries of a delivery"
+    )
     rules: AlertRules = AlertRules()
     webhook: WebhookConfig = WebhookConfig()
     email: EmailConfig = EmailConfig()

@@ -1,17 +1,25 @@
 """The delivery loop: every pending delivery whose attempt is due, one attempt each, until
 none is due or the time allowed is spent.
 
-Attempt n that fails is tried again the channel's `backoff_base` × 2^(n-1) seconds later
-(`next_attempt_at`); after the channel's `max_attempts` the delivery is `dead`, its payload
-kept until `vigie alerts retry` brings it back. An attempt is claimed in the store before it
-is made, so two senders (the daemon's passes, `vigie alerts send`) never make the same one,
-and a sender that dies mid-attempt leaves the delivery to be tried once its claim expires:
-a receiver may then see an alert twice, with the same `X-Vigie-Alert-Id`, never not at all.
+Attempt n that fails is tried again the channel's `backoff_base` × 2^(n-1) seconds later,
+at most `alerts.max_backoff_seconds` later (`next_attempt_at`). A delivery is `dead` once it
+has been tried the channel's `max_attempts` times AND its alert is `alerts.give_up_hours`
+old, so an outage shorter than that loses nothing; its payload is kept until `vigie alerts
+retry` brings it back.
+
+Delivery is at least once: an attempt is claimed in the store before it is made, so two
+senders (the daemon's `alerts` job, `vigie alerts send`, a run) never make the same one;
+each attempt ends within `attempt_seconds` and its claim lasts longer than that; a result
+is recorded only while the claim is still the sender's. A sender killed after its request
+reached the receiver and before it recorded the result leaves the delivery to be tried again
+once the claim expires: the receiver then sees the alert twice, with the same
+`X-Vigie-Alert-Id` (webhook) or Message-ID (email), and de-duplicates on it.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,21 +53,43 @@ def max_attempts(config: VigieConfig, channel: str) -> int:
 def backoff(config: VigieConfig, attempts: int, channel: str = "webhook") -> float:
     """Seconds between attempt `attempts` (1 for the first) of a channel and the next one."""
     base = config.alerts.webhook.backoff_base if channel == "webhook" else config.alerts.email.backoff_base
-    return float(base * 2 ** (attempts - 1))
+    exponent = min(max(attempts - 1, 0), 60)  # 2^60 s is past any cap
+    return float(min(base * 2**exponent, config.alerts.max_backoff_seconds))
 
 
-def _busy_seconds(config: VigieConfig, channel: str) -> float:
-    """How long one attempt may take at most: another sender waits this long."""
+def attempt_seconds(config: VigieConfig, channel: str) -> float:
+    """The longest one attempt may take in all (connection, TLS, login, sending, answer)."""
     timeout = config.alerts.webhook.timeout if channel == "webhook" else config.alerts.email.timeout
-    return 2 * timeout + 30
+    return 2 * timeout + 1
+
+
+def _claim_seconds(config: VigieConfig, channel: str) -> float:
+    """How long another sender leaves a claimed attempt alone: past its end and its record."""
+    return attempt_seconds(config, channel) + 10
+
+
+def gives_up(config: VigieConfig, delivery: stored.Delivery, attempts: int, at: datetime) -> bool:
+    """Whether a delivery whose attempt `attempts` just failed is now a dead letter."""
+    if attempts < max_attempts(config, delivery.channel):
+        return False
+    try:
+        raised = datetime.fromisoformat(delivery.created_at)
+    except ValueError:
+        return True
+    raised = raised if raised.tzinfo else raised.replace(tzinfo=UTC)
+    return (at - raised).total_seconds() >= config.alerts.give_up_hours * 3600
 
 
 def where(config: VigieConfig, channel: str) -> str:
-    """The channel as messages name it (the webhook URL without credentials)."""
-    from vigie.http_client import redact
+    """The channel as messages name it: the webhook's scheme and host only (a path or a
+    query may carry a token), the email server's host and port."""
+    from urllib.parse import urlsplit
 
     if channel == "webhook":
-        return f"webhook {redact(config.alerts.webhook.url)}"
+        parts = urlsplit(config.alerts.webhook.url or "")
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port else ""
+        return f"webhook {parts.scheme}://{host}{port}"
     return f"email via {config.alerts.email.host}:{config.alerts.email.port}"
 
 
@@ -97,6 +127,13 @@ class DeliveryReport:
     channels: dict[str, ChannelReport] = field(default_factory=dict)
     not_ready: dict[str, str] = field(default_factory=dict)  # channel -> why nothing was tried
     warnings: list[str] = field(default_factory=list)
+    out_of_time: int = 0  # deliveries due that the time allowed left for later
+    pending: int = 0  # pending deliveries once done
+
+    @property
+    def failed(self) -> bool:
+        """Whether an attempt failed in this pass, or a configured channel could not send."""
+        return bool(self.not_ready) or any(c.last_error for c in self.channels.values())
 
     def of(self, channel: str) -> ChannelReport:
         return self.channels.setdefault(channel, ChannelReport())
@@ -125,6 +162,11 @@ class DeliveryReport:
             if c.dead:
                 parts.append(f"{c.dead} kept as dead letters (`vigie alerts retry --dead` sends them again)")
             lines.append(f"alerts: {where(config, channel)}: {c.last_error}; " + "; ".join(parts))
+        if self.out_of_time:
+            lines.append(
+                f"alerts: {self.out_of_time} deliveries due wait for the next pass (the daemon's alerts job "
+                "or `vigie alerts send`): the time allowed here was spent"
+            )
         return lines
 
     def to_json(self) -> dict[str, Any]:
@@ -133,6 +175,9 @@ class DeliveryReport:
             "dead": self.dead,
             "retrying": sum(len(c.retrying) for c in self.channels.values()),
             "not_ready": dict(self.not_ready),
+            "out_of_time": self.out_of_time,
+            "pending": self.pending,
+            "errors": {ch: c.last_error for ch, c in self.channels.items() if c.last_error},
         }
 
 
@@ -140,41 +185,71 @@ def _parse(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
+def _within(send: Sender, payload: dict[str, Any], seconds: float) -> str | None:
+    """`send(payload)`, given up after `seconds` in all: a server that answers one byte at a
+    time cannot hold an attempt past its claim. An attempt given up on may still reach the
+    receiver (at least once)."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["warning"] = send(payload)
+        except BaseException as exc:  # handed to the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, name="alert-attempt", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise DeliveryError(f"not done within {seconds:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    warning: str | None = outcome.get("warning")
+    return warning
+
+
 def attempt(
     store: Store, config: VigieConfig, delivery: stored.Delivery, send: Sender, report: DeliveryReport
 ) -> None:
-    """One attempt at one delivery, if no other sender took it first."""
+    """One attempt at one delivery, if no other sender took it first. Whatever the sender
+    raises is a failed attempt: one alert never stops the others."""
     began = datetime.now(UTC)
-    busy_until = stored.timestamp(began + timedelta(seconds=_busy_seconds(config, delivery.channel)))
+    busy_until = stored.timestamp(began + timedelta(seconds=_claim_seconds(config, delivery.channel)))
     if not stored.claim(store, delivery, stored.timestamp(began), busy_until):
         return
     attempts = delivery.attempts + 1
     channel = report.of(delivery.channel)
     try:
-        warning = send(delivery.payload)
-    except DeliveryError as exc:
+        warning = _within(send, delivery.payload, attempt_seconds(config, delivery.channel))
+    except Exception as exc:
+        reason = exc.reason if isinstance(exc, DeliveryError) else f"{type(exc).__name__} while sending"
+        if not isinstance(exc, DeliveryError):
+            log.debug("alert %s: %s attempt failed", delivery.alert_key, delivery.channel, exc_info=True)
         ended = datetime.now(UTC)
-        channel.last_error = exc.reason
-        limit = max_attempts(config, delivery.channel)
-        if attempts >= limit:
-            stored.record_failure(store, delivery.alert_key, delivery.channel, exc.reason, None)
-            channel.dead += 1
+        channel.last_error = reason
+        if gives_up(config, delivery, attempts, ended):
+            if stored.record_failure(store, delivery.alert_key, delivery.channel, reason, None, attempts):
+                channel.dead += 1
             channel.retrying.discard(delivery.alert_key)
             log.info(  # the report's one line per channel says it to the user
                 "alert %s: %s failed %d times, kept as a dead letter: %s",
-                delivery.alert_key, delivery.channel, attempts, exc.reason,
+                delivery.alert_key, delivery.channel, attempts, reason,
             )  # fmt: skip
         else:
             next_at = stored.timestamp(ended + timedelta(seconds=backoff(config, attempts, delivery.channel)))
-            stored.record_failure(store, delivery.alert_key, delivery.channel, exc.reason, next_at)
-            channel.retrying.add(delivery.alert_key)
-            channel.next_attempt_at = next_at
+            if stored.record_failure(store, delivery.alert_key, delivery.channel, reason, next_at, attempts):
+                channel.retrying.add(delivery.alert_key)
+                channel.next_attempt_at = min(filter(None, (channel.next_attempt_at, next_at)))
             log.info(
-                "alert %s: %s attempt %d of %d failed: %s",
-                delivery.alert_key, delivery.channel, attempts, limit, exc.reason,
+                "alert %s: %s attempt %d failed: %s",
+                delivery.alert_key, delivery.channel, attempts, reason,
             )  # fmt: skip
         return
-    stored.record_sent(store, delivery.alert_key, delivery.channel, stored.timestamp(datetime.now(UTC)))
+    if not stored.record_sent(
+        store, delivery.alert_key, delivery.channel, stored.timestamp(datetime.now(UTC)), attempts
+    ):
+        log.info("alert %s: sent by %s after its claim expired", delivery.alert_key, delivery.channel)
+        return
     channel.sent += 1
     channel.retrying.discard(delivery.alert_key)
     if warning:
@@ -182,26 +257,51 @@ def attempt(
     log.info("alert %s: sent by %s (attempt %d)", delivery.alert_key, delivery.channel, attempts)
 
 
-def deliver(store: Store, config: VigieConfig, wait: float = 0.0) -> DeliveryReport:
+def deliver(
+    store: Store,
+    config: VigieConfig,
+    wait: float = 0.0,
+    budget: float | None = None,
+    stop: threading.Event | None = None,
+) -> DeliveryReport:
     """Make every due attempt; then, while the next one falls within `wait` seconds of the
-    start, wait for it and go on."""
+    start, wait for it and go on. With `budget`, no attempt starts once that many seconds
+    are spent (one attempt takes `attempt_seconds` at most): what is due then is counted in
+    `out_of_time` and waits for the next pass. Once `stop` is set no attempt starts; the
+    one under way ends and is recorded."""
+    stop = stop or threading.Event()
     ready, problems = senders(config)
     report = DeliveryReport(not_ready=problems)
-    if not ready:
-        return report
-    deadline = time.monotonic() + wait
+    started = time.monotonic()
+    deadline = started + wait
+    cutoff = None if budget is None else started + budget
     channels = sorted(ready)
-    while True:
-        for delivery in stored.due(store, stored.timestamp(datetime.now(UTC)), channels):
+    while channels:
+        due = stored.due(store, stored.timestamp(datetime.now(UTC)), channels)
+        for n, delivery in enumerate(due):
+            if stop.is_set() or (cutoff is not None and time.monotonic() >= cutoff):
+                report.out_of_time = len(due) - n
+                break
             attempt(store, config, delivery, ready[delivery.channel], report)
+        if report.out_of_time or stop.is_set():
+            break
         upcoming = stored.next_due(store, channels)
         if upcoming is None:
-            return report
+            break
         pause = (_parse(upcoming) - datetime.now(UTC)).total_seconds()
-        if time.monotonic() + max(pause, 0.0) > deadline:
-            return report  # later attempts: the next run, `vigie alerts send` or the daemon's job
+        if time.monotonic() + max(pause, 0.0) > min(deadline, cutoff or deadline):
+            break  # later attempts: the next run, `vigie alerts send` or the daemon's job
         if pause > 0:
-            time.sleep(pause)
+            stop.wait(pause)
+    waiting = stored.pending_by_channel(store)
+    report.pending = sum(waiting.values())
+    for channel, n in sorted(waiting.items()):
+        if channel not in configured_channels(config):
+            report.warnings.append(
+                f"alerts: {n} deliveries by {channel} wait, but no {channel} channel is configured any more "
+                f"(configure it again to send them, or `vigie alerts list --status pending`)"
+            )
+    return report
 
 
 def send_now(config: VigieConfig, payload: dict[str, Any]) -> dict[str, str | None]:
@@ -211,9 +311,11 @@ def send_now(config: VigieConfig, payload: dict[str, Any]) -> dict[str, str | No
     results: dict[str, str | None] = dict(problems)
     for channel, send in ready.items():
         try:
-            send(payload)
+            _within(send, payload, attempt_seconds(config, channel))
         except DeliveryError as exc:
             results[channel] = exc.reason
+        except Exception as exc:
+            results[channel] = f"{type(exc).__name__} while sending"
         else:
             results[channel] = None
     return results

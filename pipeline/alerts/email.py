@@ -1,7 +1,9 @@
 """Alerts by email: one message per alert (plain text, the alert as a JSON attachment).
 
 With `alerts.email.starttls` (the default) the connection is upgraded before anything else
-is said, and a server that does not offer STARTTLS gets nothing; the server's certificate is
+is said, and a server that does not offer STARTTLS gets nothing; with `starttls: false` the
+message goes in clear, and then no login is made: with $VIGIE_SMTP_USER set nothing is sent
+(a password never crosses the network in clear); the server's certificate is
 verified against the system's authorities, or the file named by $VIGIE_SMTP_CA_FILE. When
 $VIGIE_SMTP_USER is set the sender logs in with it and $VIGIE_SMTP_PASSWORD; neither is
 ever written in a message or the log. The Message-ID is derived from the alert's key, and
@@ -34,6 +36,11 @@ def missing_setup(config: EmailConfig) -> str | None:
         return "alerts.email needs a sender and at least one recipient"
     if secret(USER_ENV) and not secret(PASSWORD_ENV):
         return f"${USER_ENV} is set but ${PASSWORD_ENV} is not"
+    if secret(USER_ENV) and not config.starttls:
+        return (
+            f"${USER_ENV} is set but alerts.email.starttls is false: the password would cross the "
+            "network in clear (turn starttls on, or unset the credentials for a server that needs none)"
+        )
     return None
 
 

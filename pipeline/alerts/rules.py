@@ -1,26 +1,32 @@
 """The alert rules (`alerts.rules`), evaluated over what is stored:
 
 - `new_network`: a network not seen before, `new_network:<network id>`;
-- `new_member`: a contact (or a source) new in a known network,
-  `new_member:<network id>:<kind>:<value>`; a network's members are known from its own
-  alert and from the member alerts after it, so a member is told once;
+- `new_member`: a source or a contact (phone, handle, link, payment office, wallet; not a
+  repost or image cluster) new in a known network, `new_member:<network id>:<kind>:<value>`;
+  a network's members are known from its own alert and from the member alerts after it, and
+  those of networks merged into it count as its own, so a member is told once;
 - `cluster`: a repost cluster with `cluster_min_posts` flagged posts whose best score
-  reaches `cluster_score`, `cluster:<cluster id>`;
-- `route_week`: a route's flagged posts in the current or the last ISO week, at least
+  reaches `cluster_score`, `cluster:<cluster id>`; a cluster sharing a post with one already
+  told about (clusters merge) is not told again;
+- `route_week`: a route between two countries whose adverts (repost clusters, a post
+  outside any counting alone) in the current or the last ISO week are at least
   `route_min_posts` and more than `route_weekly_factor` times its mean over the 8 weeks
-  before, `route_week:<origin>-<destination>:<YYYY-Www>`;
+  before, `route_week:<origin country>><destination country>:<YYYY-Www>`;
 - `still_online`: a referred post not removed `still_online_hours` after its referral,
   `still_online:<post key>`.
 
-Each alert is raised once: its key is stored, and matching again changes nothing. The first
-evaluation on a store that already holds flagged posts sends nothing: what matches then is
-recorded as known (the baseline), so switching alerts on over months of data does not flood
-anyone; from then on only what is new is sent (`raise_new(..., baseline=False)` sends
-everything). Payloads name posts by URL and key, never with their text.
+Each alert is raised once: its key is stored, and matching again changes nothing. Each
+rule's first evaluation without error on a store that already held classified posts sends
+nothing: what it matches then is recorded as known (its baseline), so switching alerts (or
+one rule) on over months of data does not flood anyone; from then on only what is new is
+sent (`raise_new(..., baseline=False)` sends everything). The network rules are first
+evaluated only once networks have been refreshed. Payloads name posts by URL and key,
+never with their text.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,14 +34,18 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from vigie.config import AlertRules, VigieConfig
-from vigie.store import DECIDED, Store, one_line, queries
+from vigie.store import DECIDED, Store, one_line
 from vigie.store import alerts as stored
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from pipeline.intel.networks import Network
 
 RULES = ("new_network", "new_member", "cluster", "route_week", "still_online")
+NETWORK_RULES = ("new_network", "new_member")
 BASELINE_WEEKS = 8
+WATCHED_KINDS = ("phone", "handle", "link", "payment", "wallet")  # as pipeline.intel.networks.CONTACT_KINDS
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,11 @@ def _members(network: Network) -> list[str]:
     return sorted(set(found), key=lambda m: (not m.startswith("source:"), m))
 
 
+def _watched(network: Network) -> list[str]:
+    """The members whose arrival the `new_member` rule tells: sources and contacts."""
+    return [m for m in _members(network) if m.partition(":")[0] in ("source", *WATCHED_KINDS)]
+
+
 def network_profile(network: Network) -> dict[str, Any]:
     """The part of a network's profile an alert carries: who, what they share, where to."""
     return {
@@ -91,8 +106,10 @@ def network_profile(network: Network) -> dict[str, Any]:
     }
 
 
-def known_members(store: Store) -> dict[str, set[str]]:
-    """Network id -> the members alerts have already told about (or recorded as known)."""
+def known_members(store: Store, merged: dict[str, str] | None = None) -> dict[str, set[str]]:
+    """Network id -> the members alerts have already told about (or recorded as known).
+    `merged` ({absorbed id: id merged into}): an absorbed network's known members are its
+    survivor's too, so that a merge raises no alert for what was told already."""
     known: dict[str, set[str]] = defaultdict(set)
     for payload in stored.payloads(store, "new_network"):
         details = payload.get("details") or {}
@@ -100,7 +117,20 @@ def known_members(store: Store) -> dict[str, set[str]]:
     for payload in stored.payloads(store, "new_member"):
         details = payload.get("details") or {}
         known[str(details.get("network_id"))].add(str(details.get("member")))
-    return dict(known)
+    return fold_merged(dict(known), merged or {})
+
+
+def fold_merged(known: dict[str, set[str]], merged: dict[str, str]) -> dict[str, set[str]]:
+    """Add each absorbed network's members to the network it ended in (merges chain)."""
+    out = {nid: set(members) for nid, members in known.items()}
+    for nid, members in known.items():
+        survivor, seen = nid, {nid}
+        while survivor in merged and merged[survivor] not in seen:
+            survivor = merged[survivor]
+            seen.add(survivor)
+        if survivor != nid:
+            out.setdefault(survivor, set()).update(members)
+    return out
 
 
 def network_alerts(
@@ -112,6 +142,7 @@ def network_alerts(
     silent: list[Alert] = []
     for network in networks:
         members = _members(network)
+        watched = _watched(network)
         profile = network_profile(network)
         nid = network.network_id
         if nid not in known:
@@ -126,7 +157,7 @@ def network_alerts(
             continue
         if not rules.new_contact:
             continue
-        for member in members:
+        for member in watched:
             if member in known[nid]:
                 continue
             kind, _, value = member.partition(":")
@@ -141,13 +172,24 @@ def network_alerts(
     return alerts, silent
 
 
-def cluster_alerts(clusters: Iterable[dict[str, Any]], rules: AlertRules, now: str) -> list[Alert]:
-    """Repost clusters (as `vigie.store.alerts.flagged_clusters` gives them) big and sure enough."""
+def cluster_alerts(
+    clusters: Iterable[dict[str, Any]],
+    rules: AlertRules,
+    now: str,
+    told: dict[str, set[str]] | None = None,
+) -> list[Alert]:
+    """Repost clusters (as `vigie.store.alerts.flagged_clusters` gives them) big and sure
+    enough. `told`: cluster id -> URLs of the cluster alerts raised before; a cluster under
+    another id holding one of those posts (two clusters merged) is the same advert."""
     if rules.cluster_score is None:
         return []
+    told = told or {}
     found = []
     for c in clusters:
         if c["posts"] < rules.cluster_min_posts or c["best_score"] < rules.cluster_score:
+            continue
+        urls = set(c["urls"])
+        if any(cid != c["cluster_id"] and urls & known for cid, known in told.items()):
             continue
         summary = (
             f"repost cluster {c['cluster_id']}: {c['posts']} flagged posts from {len(c['sources'])} sources, "
@@ -177,21 +219,34 @@ def iso_week(monday: date) -> str:
     return f"{year}-W{week:02d}"
 
 
+def _country(place: Any) -> str:
+    from pipeline.enrich.routes import country_of
+
+    return str(country_of(str(place)) or place)
+
+
 def route_week_alerts(
     posts: Iterable[dict[str, Any]], rules: AlertRules, today: date, now: str
 ) -> list[Alert]:
-    """Routes whose flagged posts this week or last week stand out against the 8 weeks
-    before. `posts`: {"origin", "destination", "published_at"}."""
+    """Routes between two countries whose adverts this week or last week stand out against
+    the 8 weeks before. `posts`: {"origin", "destination", "published_at", "cluster_id"
+    (optional)}; the reposts of one cluster count once in a week, in the week of its first."""
     factor = rules.route_weekly_factor
     if factor is None:
         return []
-    counts: dict[tuple[str, str], dict[date, int]] = defaultdict(lambda: defaultdict(int))
-    for post in posts:
+    adverts: dict[tuple[str, str], dict[str, date]] = defaultdict(dict)
+    for n, post in enumerate(posts):
         try:
             day = date.fromisoformat(str(post["published_at"])[:10])
         except (TypeError, ValueError):
             continue
-        counts[(str(post["origin"]), str(post["destination"]))][_monday(day)] += 1
+        route = (_country(post["origin"]), _country(post["destination"]))
+        advert = str(post.get("cluster_id") or f"post:{post.get('post_key', n)}")
+        adverts[route][advert] = min(adverts[route].get(advert, day), day)
+    counts: dict[tuple[str, str], dict[date, int]] = defaultdict(lambda: defaultdict(int))
+    for route, first_days in adverts.items():
+        for day in first_days.values():
+            counts[route][_monday(day)] += 1
     this_week = _monday(today)
     found = []
     for (origin, destination), weeks in sorted(counts.items()):
@@ -202,24 +257,24 @@ def route_week_alerts(
             if count < rules.route_min_posts or count <= factor * mean:
                 continue
             week = iso_week(monday)
-            route = f"{origin}-{destination}"
+            pair = f"{origin}>{destination}"
             against = f"{count / mean:.1f}× its weekly mean of {mean:.1f}" if mean else "none in"
             summary = (
-                f"route {origin} → {destination}: {count} flagged posts in {week}, {against} "
+                f"route {origin} → {destination}: {count} adverts in {week}, {against} "
                 f"the {BASELINE_WEEKS} weeks before"
             )
             details = {
                 "origin": origin,
                 "destination": destination,
                 "week": week,
-                "flagged_posts": count,
+                "adverts": count,
                 "baseline_weeks": BASELINE_WEEKS,
                 "baseline_mean": round(mean, 3),
                 "baseline_counts": before[::-1],
                 "factor": factor,
             }
             found.append(
-                Alert(f"route_week:{route}:{week}", "route_week", f"{route}:{week}", summary, details, now)
+                Alert(f"route_week:{pair}:{week}", "route_week", f"{pair}:{week}", summary, details, now)
             )
     return found
 
@@ -264,39 +319,88 @@ class Evaluation:
     alerts: list[Alert] = field(default_factory=list)
     silent: list[Alert] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # one line per rule that could not be evaluated
+    evaluated: set[str] = field(default_factory=set)  # the rules evaluated without error
 
 
-def evaluate(store: Store, config: VigieConfig, at: datetime | None = None) -> Evaluation:
+def _networks_ready(store: Store) -> bool:
+    """Whether networks were ever stored (a refresh ran and found some)."""
+    from pipeline.intel.networks import merged_ids, stored_networks
+
+    return bool(stored_networks(store)) or bool(merged_ids(store))
+
+
+def _network_rule(store: Store, rules: AlertRules, now: str) -> tuple[list[Alert], list[Alert]]:
+    from pipeline.intel.networks import merged_ids, stored_networks
+
+    return network_alerts(stored_networks(store), known_members(store, merged_ids(store)), rules, now)
+
+
+def _cluster_rule(store: Store, rules: AlertRules, now: str) -> list[Alert]:
+    told = {}
+    for payload in stored.payloads(store, "cluster"):
+        details = payload.get("details") or {}
+        told[str(details.get("cluster_id"))] = set(details.get("urls") or [])
+    clusters = stored.flagged_clusters(store, DECIDED, rules.cluster_min_posts)
+    return cluster_alerts(clusters, rules, now, told)
+
+
+def evaluate(
+    store: Store, config: VigieConfig, at: datetime | None = None, networks_ready: bool | None = None
+) -> Evaluation:
     """Every rule over the store, each on its own: one that fails is reported and the others
-    go on. Already-raised alerts are among the results (storing them changes nothing)."""
-    from pipeline.intel.networks import stored_networks
-
+    go on. Already-raised alerts are among the results (storing them changes nothing).
+    `networks_ready`: whether the networks were refreshed (default: whether any is stored);
+    until then the network rules are not evaluated."""
     at = at or datetime.now(UTC)
     now = stored.timestamp(at)
     rules = config.alerts.rules
     result = Evaluation()
-    if rules.new_network or rules.new_contact:
+
+    def attempt(names: tuple[str, ...], what: str, run: Any) -> None:
         try:
-            alerts, silent = network_alerts(stored_networks(store), known_members(store), rules, now)
+            alerts = run()
         except NotImplementedError:
-            result.errors.append(
-                "alerts: networks are not available in this Vigie yet; network rules skipped"
-            )
+            result.errors.append(f"alerts: {what} are not available in this Vigie yet; skipped")
         except Exception as exc:
-            result.errors.append(f"alerts: network rules not evaluated: {_describe(exc)}")
+            log.debug("alert rule %s failed", what, exc_info=True)
+            result.errors.append(
+                f"alerts: {what} not evaluated ({_describe(exc)}); the next pass tries again"
+            )
         else:
-            result.alerts += alerts
-            result.silent += silent
+            if isinstance(alerts, tuple):
+                result.alerts.extend(alerts[0])
+                result.silent.extend(alerts[1])
+            else:
+                result.alerts.extend(alerts)
+            result.evaluated.update(names)
+
+    if rules.new_network or rules.new_contact:
+        ready = networks_ready
+        if ready is None:
+            try:
+                ready = _networks_ready(store)
+            except NotImplementedError:
+                ready = False
+        if ready:
+            attempt(NETWORK_RULES, "network rules", lambda: _network_rule(store, rules, now))
     if rules.cluster_score is not None:
-        clusters = stored.flagged_clusters(store, DECIDED, rules.cluster_min_posts)
-        result.alerts += cluster_alerts(clusters, rules, now)
+        attempt(("cluster",), "the cluster rule", lambda: _cluster_rule(store, rules, now))
     if rules.route_weekly_factor is not None:
         since = _monday(at.date()) - timedelta(weeks=BASELINE_WEEKS + 1)
-        posts = stored.flagged_routes(store, DECIDED, since.isoformat())
-        result.alerts += route_week_alerts(posts, rules, at.date(), now)
+        attempt(
+            ("route_week",),
+            "the route rule",
+            lambda: route_week_alerts(
+                stored.flagged_routes(store, DECIDED, since.isoformat()), rules, at.date(), now
+            ),
+        )
     if rules.still_online_hours is not None:
         before = stored.timestamp(at - timedelta(hours=rules.still_online_hours))
-        result.alerts += still_online_alerts(stored.referred_unremoved(store, before), rules, at)
+        attempt(
+            ("still_online",),
+            "the still-online rule",
+            lambda: still_online_alerts(stored.referred_unremoved(store, before), rules, at),
+        )
     return result
 
 
@@ -309,8 +413,9 @@ def _describe(exc: BaseException) -> str:
 @dataclass
 class Raised:
     new: list[Alert] = field(default_factory=list)  # raised now, one delivery per channel each
-    baseline: int = 0  # recorded as known by a first evaluation, not sent
+    baseline: int = 0  # recorded as known by a rule's first evaluation, not sent
     errors: list[str] = field(default_factory=list)
+    redelivered: int = 0  # deliveries added for a channel configured after their alert was raised
 
 
 def raise_new(
@@ -319,33 +424,41 @@ def raise_new(
     at: datetime | None = None,
     held_before: bool | None = None,
     baseline: bool = True,
+    networks_ready: bool | None = None,
 ) -> Raised:
     """Evaluate the rules and store the alerts not raised before, each with a pending
-    delivery per configured channel. `held_before`: whether the store held flagged posts
-    before the data just processed (default: whether it holds any); on the first evaluation
-    of such a store, with `baseline`, what matches is recorded as known and nothing is sent."""
+    delivery per configured channel. `held_before`: whether the store held classified posts
+    before the data just processed (default: whether it holds any); a rule's first
+    evaluation without error on such a store, with `baseline`, records what it matches as
+    known and sends none of it. Alerts raised in the last `alerts.give_up_hours` get a
+    delivery by a channel configured since."""
     from pipeline.alerts.deliver import configured_channels
 
     at = at or datetime.now(UTC)
     now = stored.timestamp(at)
-    found = evaluate(store, config, at)
+    found = evaluate(store, config, at, networks_ready=networks_ready)
     raised = Raised(errors=list(found.errors))
-    first = stored.enabled_at(store) is None
+    enabled = stored.enabled_rules(store, found.evaluated)
+    first = found.evaluated - enabled
     if held_before is None:
-        held_before = queries.count_flagged(store, DECIDED) > 0
-    if first and baseline and held_before:
-        stored.raise_alerts(store, [], [], now, silent=[a.to_store() for a in found.alerts + found.silent])
-        raised.baseline = len(found.alerts)
-        return raised
-    by_key = {a.key: a for a in found.alerts}
+        held_before = stored.classified_posts(store) > 0
+    quiet = first if baseline and held_before else set()
+    sent = [a for a in found.alerts if a.rule not in quiet]
+    known = [a for a in found.alerts if a.rule in quiet]
+    channels = configured_channels(config)
+    by_key = {a.key: a for a in sent}
     keys = stored.raise_alerts(
         store,
-        [a.to_store() for a in found.alerts],
-        configured_channels(config),
+        [a.to_store() for a in sent],
+        channels,
         now,
-        silent=[a.to_store() for a in found.silent],
+        silent=[a.to_store() for a in known + found.silent],
+        enable=sorted(first),
     )
     raised.new = [by_key[k] for k in keys]
+    raised.baseline = len(known)
+    since = stored.timestamp(at - timedelta(hours=config.alerts.give_up_hours))
+    raised.redelivered = stored.add_deliveries(store, channels, since, now)
     return raised
 
 

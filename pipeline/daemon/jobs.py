@@ -198,7 +198,7 @@ def job_specs(config: VigieConfig, approved: Sequence[str] = ()) -> list[JobSpec
         name = "Elasticsearch spool replay"
         specs.append(JobSpec(ES_REPLAY, name, es_replay_job, (), trigger, _every(minutes), True, ES_EXECUTOR))
     if alerts_configured(config):
-        minutes = config.daemon.replay_every_minutes
+        minutes = config.daemon.alerts_every_minutes
         trigger = IntervalTrigger(seconds=minutes * 60, timezone=tz)
         name = "alert rules and deliveries"
         specs.append(JobSpec(ALERTS, name, alerts_job, (), trigger, _every(minutes), True, ALERTS_EXECUTOR))

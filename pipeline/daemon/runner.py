@@ -190,6 +190,7 @@ class JobRunner:
             if result.outcome == "ok":
                 self.last_classify_ok = began
             steps.append(result)
+            self._deliver_soon()
         # Once the classification is recorded (the status shows it done): it may have
         # followed new sources.
         self.refresh_sources()
@@ -230,6 +231,19 @@ class JobRunner:
                 steps.append(self.run_step(ES_REPLAY, "replay", command, run_name))
             else:
                 steps.append(StepResult("replay", "skipped", note="no Elasticsearch URL configured"))
+
+    def _deliver_soon(self) -> None:
+        """Bring the `alerts` job forward: what the classification raised goes out now."""
+        if self.scheduler is None or self.stopping.is_set() or not jobs.alerts_configured(self.config):
+            return
+        from datetime import datetime
+
+        try:
+            job = self.scheduler.get_job(ALERTS)
+            if job is not None:
+                job.modify(next_run_time=datetime.now(job.trigger.timezone))
+        except Exception as exc:  # the interval runs it anyway
+            log.warning("alerts job not brought forward: %s: %s", type(exc).__name__, exc)
 
     def alerts(self) -> None:
         with self._job(ALERTS) as steps:

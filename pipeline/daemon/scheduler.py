@@ -10,9 +10,11 @@ crashing or hanging step must never take the daemon with it:
   the classifier worker, a long-lived child that loads the model once;
 - `removal-checks`: `vigie referrals check`, when this Vigie has that command;
 - `es-replay`: `vigie es replay`, when Elasticsearch is configured;
-- `alerts`: `vigie alerts send --wait 0`, when a webhook or an email server is configured:
-  the rules again (a referred post still online is a matter of time) and the deliveries
-  due; each classification raises and sends its own alerts first.
+- `alerts`: `vigie alerts send --wait 0`, when a webhook or an email server is configured,
+  every `daemon.alerts_every_minutes` and at once after each classification: the rules
+  again (a referred post still online is a matter of time) and the deliveries due. A
+  classification only raises its alerts (stores them); this job, in an executor of its own,
+  is what sends them, so a receiver that is slow or down never holds up classification.
 
 Sources approved in the store (`vigie sources add`, automatic following after a
 classification) get crawl jobs of their own without a restart: the daemon re-reads them

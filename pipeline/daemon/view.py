@@ -78,6 +78,19 @@ def _store_sources(config: VigieConfig) -> list[dict[str, Any]]:
     return rows
 
 
+def _alert_backlog(config: VigieConfig) -> dict[str, int] | None:
+    """Alert deliveries pending and dead in the store, or None when it cannot be read."""
+    from vigie.store import Store
+    from vigie.store.alerts import counts
+
+    try:
+        with Store(config.store_url(), read_only=True) as store:
+            found = counts(store)
+    except VigieError:
+        return None
+    return {"pending": found["pending"], "dead": found["dead"], "sent": found["sent"]}
+
+
 def _next_run(value: Any, tz: tzinfo) -> str | None:
     when = _parse_time(value) if isinstance(value, str) else None
     return when.astimezone(tz).isoformat(timespec="seconds") if when else None
@@ -124,4 +137,5 @@ def read_status(config: VigieConfig) -> dict[str, Any]:
         "status_file": str(paths.status),
         "jobs": jobs,
         "sources": _store_sources(config),
+        "alerts": _alert_backlog(config),
     }

@@ -69,8 +69,9 @@ def _classification_pass(config: VigieConfig, clf: Any) -> str:
     try:
         with Store(config.store_url()) as store, store.run(recorded_run_name(CLASSIFY_COMMAND)) as run:
             classify_and_index(config, report, clf=clf, store=store)
-            # Networks, then alerts: one attempt per delivery here, the `alerts` job retries.
-            after_run(config, store, report)
+            # Networks, then alerts raised (stored); the `alerts` job delivers them, so that
+            # a slow or unreachable receiver never holds up a classification.
+            after_run(config, store, report, deliver_alerts=False)
             run.status, run.stats = ("partial" if report.errors else "ok"), report.to_json()
     except Exception as exc:  # recorded as a failed run; the worker serves the next request
         detail = one_line(exc) if is_database_error(exc) else str(exc)  # never the statement's post text
@@ -91,11 +92,11 @@ def _classification_pass(config: VigieConfig, clf: Any) -> str:
     log.warning(
         "classified %d posts (%d flagged) in %.1f s", p.processed, p.flagged, time.monotonic() - began
     )
-    if report.networks is not None or report.alerts_raised or report.alerts_sent:
+    if report.networks is not None or report.alerts_raised or report.alerts_waiting:
         log.warning(
-            "networks: %s (%d new); alerts: %d raised, %d sent, %d waiting, %d dead letters",
-            report.networks, report.new_networks, report.alerts_raised, report.alerts_sent,
-            report.alerts_waiting, report.alerts_dead,
+            "networks: %s (%d new); alerts: %d raised, %d waiting for the alerts job, %d dead letters",
+            report.networks, report.new_networks, report.alerts_raised, report.alerts_waiting,
+            report.alerts_dead_total,
         )  # fmt: skip
     return run.status
 

@@ -156,11 +156,19 @@ def _amount(raw: str, mult: str | None) -> float | None:
 
 def prices_in(text: str) -> list[Price]:
     found: list[Price] = []
+    # A currency sign belongs to one amount: "2000 £ 25 people" is £2000, not £25 as well.
+    signs: list[tuple[int, int]] = []
     for regex in (_PRICE_AFTER, _PRICE_BEFORE):
         for m in regex.finditer(text):
             currency = next((code for code, _ in CURRENCIES if m.group(code)), None)
+            if currency is None:
+                continue
+            sign = m.span(currency)
+            if any(start < sign[1] and sign[0] < end for start, end in signs):
+                continue
             amount = _amount(m.group("num"), m.group("mult"))
-            if currency and amount and amount >= 10:
+            if amount and amount >= 10:
+                signs.append(sign)
                 price = Price(amount, currency, m.group(0).strip())
                 if all((p.amount, p.currency) != (price.amount, price.currency) for p in found):
                     found.append(price)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from classifier.cues import fold, gazetteer
+from classifier.cues import fold, gazetteer, phrase_trie
 from classifier.normalize import normalize
 
 FROM, TO, VIA, AT = "from", "to", "via", "at"
@@ -100,30 +100,6 @@ def _is_latin(name: str) -> bool:
     )
 
 
-def _alternation(names: set[str]) -> str:
-    """One pattern for many names, as a prefix tree so each position is read once; the
-    longest name wins."""
-    root: dict[str, Any] = {}
-    for name in names:
-        node = root
-        for ch in name:
-            node = node.setdefault(ch, {})
-        node[""] = {}
-
-    def build(node: dict[str, Any]) -> str:
-        branches = [
-            (r"\s+" if ch == " " else re.escape(ch)) + build(child)
-            for ch, child in sorted(node.items())
-            if ch
-        ]
-        if not branches:
-            return ""
-        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        return f"(?:{body})?" if "" in node else body
-
-    return build(root)
-
-
 @cache
 def _matchers() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str], dict[str, str]]:
     by_name: dict[str, str] = {}
@@ -138,12 +114,12 @@ def _matchers() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str], dict
     latin = {n for n in by_name if _is_latin(n)}
     other = set(by_name) - latin
     bounded = r"(?<![^\W_])(?P<name>{})(?![^\W_])"
-    exact = re.compile(bounded.format(_alternation(latin)))
+    exact = re.compile(bounded.format(phrase_trie(latin)))
     # A case ending only after names long enough not to be read inside another word.
     inflected = re.compile(
-        rf"(?<![^\W_])(?P<name>{_alternation({n for n in latin if len(n) >= 4})})['’]?(?:(?P<from>{_SUFFIX_FROM})|(?P<to>{_SUFFIX_TO})|{_SUFFIX_NEUTRAL})(?![^\W_])"
+        rf"(?<![^\W_])(?P<name>{phrase_trie({n for n in latin if len(n) >= 4})})['’]?(?:(?P<from>{_SUFFIX_FROM})|(?P<to>{_SUFFIX_TO})|{_SUFFIX_NEUTRAL})(?![^\W_])"
     )
-    attached = re.compile(f"(?P<name>{_alternation(other)})")
+    attached = re.compile(f"(?P<name>{phrase_trie(other)})")
     return exact, inflected, attached, by_name
 
 

@@ -1,6 +1,6 @@
 """Smuggling networks in Elasticsearch: one document per network (`_id` = its network id)
-in an index of its own beside the posts' (`vigie-networks` by default: the posts' prefix
-with its last "-posts" made "-networks"). Networks absorbed by another, or gone, are
+in an index of its own beside the posts' (`vigie-networks` beside `vigie-posts`,
+`PREFIX_networks` beside another prefix). Networks absorbed by another, or gone, are
 deleted from it."""
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ if TYPE_CHECKING:
 
 
 def networks_index(config: ElasticsearchConfig) -> str:
+    """`vigie-networks` beside `vigie-posts`; beside another prefix, PREFIX_networks: never
+    a name the posts' `PREFIX-*` template and alias would take for a month of posts."""
     prefix = config.index_prefix
     if prefix.endswith("-posts"):
         return prefix[: -len("-posts")] + "-networks"
-    head, found, tail = prefix.rpartition("-posts")
-    return f"{head}-networks{tail}" if found else f"{prefix}-networks"
+    return f"{prefix}_networks"
 
 
 def networks_mapping() -> dict[str, Any]:

@@ -22,19 +22,21 @@ its id and the others point to it.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import phonenumbers
 
 from classifier.cues import gazetteer
 from pipeline.enrich.payments import payment_offices_in, wallet_address, wallets_in
-from pipeline.intel.money import to_eur
+from pipeline.intel.trends import Post as TrendPost
+from pipeline.intel.trends import country_routes, posts_from_rows, price_eur
+from pipeline.intel.trends import route_label as trend_route
 from vigie.store import DECIDED, utcnow
 from vigie.store import networks as stored
 
@@ -47,6 +49,7 @@ KINDS = ("source", "phone", "handle", "link", "payment", "wallet", "cluster", "i
 # Kinds that are contacts of the network (the others say how its sources are related).
 CONTACT_KINDS = ("phone", "handle", "link", "payment", "wallet")
 _EPSILON = 1e-9
+UNKNOWN_ROUTE = "unknown route"  # where the prices of posts that name no crossing go
 
 
 @dataclass
@@ -71,9 +74,9 @@ class Network:
     flagged_posts: int
     languages: dict[str, int]  # lang -> flagged posts
     routes: list[dict[str, Any]]  # {"origin", "destination", "origin_name", "destination_name", "posts"}
-    prices: list[
-        dict[str, Any]
-    ]  # {"month": "2026-09", "route": "fr → gb", "currency", "min", "max", "median", "median_eur", "posts"}
+    # {"month": "2026-09", "route": "France → United Kingdom" (or UNKNOWN_ROUTE), "currency",
+    # "min", "max", "median", "median_eur", "posts"}: per leg, dated posts only, as trends count
+    prices: list[dict[str, Any]]
     transport: dict[str, int]
     guarantees: dict[str, int]
     payment_terms: dict[str, int]
@@ -88,7 +91,12 @@ class Network:
         return [v for kind in CONTACT_KINDS for v in self.members.get(kind, [])]
 
     def price_range_eur(self) -> tuple[float, float] | None:
-        values = [p["median_eur"] for p in self.prices if p.get("median_eur") is not None]
+        """The lowest and highest monthly median in EUR on a named route."""
+        values = [
+            p["median_eur"]
+            for p in self.prices
+            if p.get("median_eur") is not None and p.get("route") != UNKNOWN_ROUTE
+        ]
         return (min(values), max(values)) if values else None
 
     def to_json(self) -> dict[str, Any]:
@@ -119,29 +127,53 @@ class Refresh:
 
 
 def _phone(value: str) -> str | None:
+    """A number written with its country code ("+33 4 86…", "0033 4 86…", "33486…") in E.164."""
+    digits = re.sub(r"[\s().-]", "", value)
+    if digits.startswith("00"):
+        digits = "+" + digits[2:]
     try:
-        number = phonenumbers.parse(value if value.strip().startswith("+") else "+" + value.strip())
+        number = phonenumbers.parse(digits if digits.startswith("+") else "+" + digits)
     except phonenumbers.NumberParseException:
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def member(kind: str, value: str) -> tuple[str, str]:
+    """A contact as members are compared: handles "@" and lowercase, links lowercase
+    without their scheme or trailing "/" and ".", the rest as extracted."""
+    if kind == "handle":
+        return kind, "@" + value.strip().lower().lstrip("@")
+    if kind == "link":
+        return kind, re.sub(r"^https?://", "", value.strip().lower()).rstrip("/.")
+    return kind, value
+
+
 def hotline_members(hotlines: Iterable[str]) -> set[tuple[str, str]]:
-    """The configured hotlines as members: phones in E.164, @handles lowercase, links
-    without their scheme."""
+    """The configured hotlines as members (see `member`): phones in E.164 with their wa.me
+    links, @handles, links with the handle or number a t.me or wa.me link names."""
     out: set[tuple[str, str]] = set()
     for raw in hotlines:
         value = raw.strip()
         if value.startswith("@"):
-            out.add(("handle", value.lower()))
+            out.add(member("handle", value))
         elif re.fullmatch(r"\+?[\d\s().-]{7,}", value) and (phone := _phone(value)):
-            out.add(("phone", phone))
+            out |= {("phone", phone), ("link", "wa.me/" + phone[1:])}
         elif value:
-            link = re.sub(r"^https?://", "", value, flags=re.IGNORECASE).rstrip("/.")
-            out.add(("link", link))
-            if handle := re.fullmatch(r"(?:t|telegram)\.me/([A-Za-z]\w{3,31})", link, re.IGNORECASE):
-                out.add(("handle", "@" + handle.group(1).lower()))
+            link = member("link", value)
+            out.add(link)
+            if handle := re.fullmatch(r"(?:t|telegram)\.me/([a-z]\w{3,31})", link[1]):
+                out.add(("handle", "@" + handle.group(1)))
+            elif (number := re.fullmatch(r"wa\.me/(\d{8,15})", link[1])) and (
+                phone := _phone(number.group(1))
+            ):
+                out.add(("phone", phone))
     return out
+
+
+def hotline_contacts(hotlines: Iterable[str]) -> set[str]:
+    """The configured hotlines as contacts are written ("+33486517161", "@handle", "wa.me/…"),
+    for the views that list contacts: a hotline is nobody's contact."""
+    return {value for _, value in hotline_members(hotlines)}
 
 
 def post_members(row: dict[str, Any]) -> list[tuple[str, str]]:
@@ -149,8 +181,8 @@ def post_members(row: dict[str, Any]) -> list[tuple[str, str]]:
     offices and wallets in its text and images when the entities do not carry them."""
     entities = row.get("entities") or {}
     found: list[tuple[str, str]] = [("phone", p) for p in entities.get("phones") or []]
-    found += [("handle", "@" + str(h).lower().lstrip("@")) for h in entities.get("handles") or []]
-    found += [("link", str(link).lower()) for link in entities.get("links") or []]
+    found += [member("handle", str(h)) for h in entities.get("handles") or []]
+    found += [member("link", str(link)) for link in entities.get("links") or []]
     text = "\n".join(filter(None, [row.get("text") or "", row.get("ocr_text") or ""]))
     offices = entities.get("payments")
     wallets = entities.get("wallets")
@@ -159,15 +191,58 @@ def post_members(row: dict[str, Any]) -> list[tuple[str, str]]:
     return list(dict.fromkeys(found))
 
 
+def _chunks(distance: int) -> list[tuple[int, int]]:
+    """Bit ranges of a 256-bit hash such that two hashes within `distance` bits agree on at
+    least one whole range: `distance` differing bits spoil at most `distance` ranges."""
+    count = min(distance + 1, 256)
+    edges = [round(i * 256 / count) for i in range(count + 1)]
+    return list(itertools.pairwise(edges))
+
+
+_POPCOUNT = bytes(bin(i).count("1") for i in range(256))
+
+
+def _near_pairs(packed: Any, distance: int) -> list[tuple[int, int]]:
+    """Rows of `packed` (n x 32 bytes) within `distance` bits of one another, as index pairs."""
+    import numpy as np
+
+    n = len(packed)
+    bits = np.unpackbits(packed, axis=1)
+    candidates = []
+    for start, end in _chunks(distance):
+        keys = bits[:, start:end].astype(np.int64) @ (1 << np.arange(end - start, dtype=np.int64))
+        order = np.argsort(keys, kind="stable")
+        ordered = keys[order]
+        # Rows with one key sit together once sorted: pair each with those `step` places on.
+        step = 1
+        while step < n and (same := np.flatnonzero(ordered[step:] == ordered[:-step])).size:
+            a, b = order[same], order[same + step]
+            candidates.append(np.minimum(a, b) * n + np.maximum(a, b))
+            step += 1
+    if not candidates:
+        return []
+    pairs = np.unique(np.concatenate(candidates))
+    popcount = np.frombuffer(_POPCOUNT, dtype=np.uint8)
+    near = []
+    for batch in np.array_split(pairs, max(1, len(pairs) // 500_000)):
+        a, b = batch // n, batch % n
+        differing = popcount[np.bitwise_xor(packed[a], packed[b])].sum(axis=1)
+        keep = differing <= distance
+        near += list(zip(a[keep].tolist(), b[keep].tolist(), strict=True))
+    return near
+
+
 def image_groups(images: list[dict[str, Any]], distance: int) -> dict[str, set[str]]:
     """PDQ groups: images within `distance` bits of one another (transitively) are one
-    flyer, named by the SHA-256 of the group's first file (by its earliest post). Returns
-    {group: post keys}."""
+    flyer, named by the SHA-256 of the group's first file (`images` come oldest first).
+    Returns {group: post keys}.
+
+    Multi-index hashing: only images that agree on a whole bit range (see `_chunks`) are
+    compared, so the work follows the near pairs rather than all pairs."""
     import numpy as np
 
     if not images:
         return {}
-    matrix = np.frombuffer(b"".join(bytes.fromhex(i["pdq"]) for i in images), dtype=np.uint8).reshape(-1, 32)
     parent = list(range(len(images)))
 
     def root(i: int) -> int:
@@ -176,11 +251,19 @@ def image_groups(images: list[dict[str, Any]], distance: int) -> dict[str, set[s
             i = parent[i]
         return i
 
-    for i in range(len(images)):
-        bits = np.unpackbits(np.bitwise_xor(matrix[i + 1 :], matrix[i]), axis=1).sum(axis=1)
-        for j in np.flatnonzero(bits <= distance):
-            a, b = root(i), root(i + 1 + int(j))
-            parent[max(a, b)] = min(a, b)  # images come oldest first: the root is the first
+    def join(a: int, b: int) -> None:
+        a, b = root(a), root(b)
+        parent[max(a, b)] = min(a, b)  # the root is the oldest
+
+    # Identical hashes (a reposted flyer) are one before any comparison.
+    first_with: dict[str, int] = {}
+    for i, image in enumerate(images):
+        join(first_with.setdefault(image["pdq"].lower(), i), i)
+    unique = np.array(list(first_with.values()))
+    packed = np.frombuffer(b"".join(bytes.fromhex(images[i]["pdq"]) for i in unique), dtype=np.uint8)
+    packed = packed.reshape(-1, 32)
+    for a, b in _near_pairs(packed, distance):
+        join(int(unique[a]), int(unique[b]))
     groups: dict[str, set[str]] = defaultdict(set)
     for i, image in enumerate(images):
         groups[images[root(i)]["sha256"]].add(image["post_key"])
@@ -211,7 +294,7 @@ def _compute(store: Store, config: VigieConfig) -> list[_Computed]:
             carried[row["key"]].append(("cluster", row["cluster_id"]))
     images = sorted(
         stored.flagged_images(store, DECIDED),
-        key=lambda i: (by_key[i["post_key"]]["published_at"] or "", i["sha256"]),
+        key=lambda i: (by_key[i["post_key"]]["seen_at"] or "", i["sha256"]),
     )
     for group, keys in image_groups(images, config.media.pdq_distance).items():
         for key in keys:
@@ -220,47 +303,46 @@ def _compute(store: Store, config: VigieConfig) -> list[_Computed]:
     hotlines = hotline_members(config.networks.hotlines)
     sources_of: dict[tuple[str, str], set[str]] = defaultdict(set)
     first_post: dict[tuple[str, str], str] = {}
+    rows_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:  # oldest first
-        for member in carried[row["key"]]:
-            if member in hotlines:
+        rows_of[source_of[row["key"]]].append(row)
+        for found in carried[row["key"]]:
+            if found in hotlines:
                 continue
-            sources_of[member].add(source_of[row["key"]])
-            first_post.setdefault(member, row["published_at"] or "")
+            sources_of[found].add(source_of[row["key"]])
+            first_post.setdefault(found, row["seen_at"] or "")
 
     limit = config.networks.max_sources_per_contact
     shared: dict[tuple[str, str], list[str]] = defaultdict(list)
     weights: dict[tuple[str, str], float] = defaultdict(float)
-    for member, carriers in sorted(sources_of.items()):
+    for (kind, value), carriers in sorted(sources_of.items()):
         n = len(carriers)
         if n < 2 or n > limit:
             continue
-        for a in sorted(carriers):
-            for b in sorted(carriers):
-                if a < b:
-                    weights[(a, b)] += 1.0 / (n - 1)
-                    shared[(a, b)].append(f"{member[0]}:{member[1]}")
+        for a, b in itertools.combinations(sorted(carriers), 2):
+            weights[(a, b)] += 1.0 / (n - 1)
+            shared[(a, b)].append(f"{kind}:{value}")
 
     graph = nx.Graph()
     for (a, b), weight in weights.items():
         if weight + _EPSILON >= config.networks.min_weight:
             graph.add_edge(a, b, weight=weight)
 
-    first_of_source: dict[str, str] = {}
-    for row in rows:
-        first_of_source.setdefault(source_of[row["key"]], row["published_at"] or "")
+    first_of_source = {source: found[0]["seen_at"] or "" for source, found in rows_of.items()}
+    position = {row["key"]: i for i, row in enumerate(rows)}
     out = []
     for component in nx.connected_components(graph):
         sources = sorted(component)
-        posts = [row for row in rows if source_of[row["key"]] in component]
+        posts = sorted((row for s in sources for row in rows_of[s]), key=lambda r: position[r["key"]])
         members: dict[tuple[str, str], str] = {("source", s): first_of_source[s] for s in sources}
         for row in posts:
-            for member in carried[row["key"]]:
-                if member in hotlines:
+            for found in carried[row["key"]]:
+                if found in hotlines:
                     continue
                 # Clusters and images say how sources are related: only those shared count.
-                if member[0] in ("cluster", "image") and len(sources_of[member]) < 2:
+                if found[0] in ("cluster", "image") and len(sources_of[found]) < 2:
                     continue
-                members.setdefault(member, first_post[member])
+                members.setdefault(found, first_post[found])
         pairs = sorted((min(a, b), max(a, b)) for a, b in graph.subgraph(component).edges())
         links = [Link(a, b, sorted(shared[(a, b)]), round(weights[(a, b)], 4)) for a, b in pairs]
         since = {s: first_of_source[s] for s in sources}
@@ -297,17 +379,47 @@ def route_label(origin: str | None, destination: str | None) -> str:
     return f"{origin or '?'} → {destination or '?'}"
 
 
-def _day(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat((value or "")[:10])
-    except ValueError:
-        return None
+def _post_routes(
+    row: dict[str, Any], post: TrendPost | None
+) -> tuple[list[Any], list[tuple[str | None, str | None]]]:
+    """The post's crossings leg by leg, as trends read them ((origin, destination), prices),
+    and the routes it names: those crossings, else the one end or two it names."""
+    crossings = country_routes(post) if post else []
+    if crossings:
+        return crossings, [key for key, _ in crossings]
+    entities = row.get("entities") or {}
+    origin, destination = _country(entities.get("origin")), _country(entities.get("destination"))
+    if origin == destination:  # two towns of one country ("from Dunkirk and Calais"): no crossing named
+        destination = None
+    return [], [(origin, destination)] if origin or destination else []
+
+
+def _price_rows(found: dict[tuple[str, str, str], list[tuple[float, float]]]) -> list[dict[str, Any]]:
+    rows = []
+    for (month, route, currency), prices in sorted(found.items()):
+        amounts = [amount for _, amount in prices]
+        rows.append(
+            {
+                "month": month,
+                "route": route,
+                "currency": currency,
+                "min": min(amounts),
+                "max": max(amounts),
+                "median": statistics.median(amounts),
+                "median_eur": round(statistics.median(eur for eur, _ in prices), 2),
+                "posts": len(prices),
+            }
+        )
+    return rows
 
 
 def _profile(computed: _Computed, config: VigieConfig, network_id: str) -> Network:
     posts = computed.posts
+    # As trends read them: a post's time when it was published, never when it was crawled.
+    dated = {p.key: p for p in posts_from_rows(posts)}
     routes: Counter[tuple[str | None, str | None]] = Counter()
-    prices: dict[tuple[str, str, str], list[tuple[float, float | None]]] = defaultdict(list)
+    # (month, route name, currency) -> (EUR, amount) of each post's price on that route
+    prices: dict[tuple[str, str, str], list[tuple[float, float]]] = defaultdict(list)
     languages: Counter[str] = Counter()
     transport: Counter[str] = Counter()
     guarantees: Counter[str] = Counter()
@@ -316,20 +428,17 @@ def _profile(computed: _Computed, config: VigieConfig, network_id: str) -> Netwo
     for row in posts:
         entities = row.get("entities") or {}
         languages[row.get("lang") or "und"] += 1
-        origin, destination = _country(entities.get("origin")), _country(entities.get("destination"))
-        if origin == destination:  # two towns of one country ("from Dunkirk and Calais"): no crossing named
-            destination = None
-        if origin or destination:
-            routes[(origin, destination)] += 1
-        day = _day(row.get("published_at"))
-        for price in entities.get("prices") or []:
-            try:
-                amount, currency = float(price["amount"]), str(price["currency"])
-            except (KeyError, TypeError, ValueError):
-                continue
-            eur = to_eur(amount, currency, day, config) if day else None
-            month = day.strftime("%Y-%m") if day else "unknown"
-            prices[(month, route_label(origin, destination), currency)].append((amount, eur))
+        post = dated.get(row["key"])
+        crossings, named = _post_routes(row, post)
+        routes.update(named)
+        if post is not None:
+            legs = [(trend_route(*key), leg) for key, leg in crossings]
+            if not crossings:
+                legs = [(UNKNOWN_ROUTE, [p for p in entities.get("prices") or [] if isinstance(p, dict)])]
+            for route, leg_prices in legs:
+                if price := price_eur(leg_prices, post.published.date(), config):
+                    eur, currency, amount = price
+                    prices[(post.month, route, currency)].append((eur, amount))
         transport.update(dict.fromkeys(entities.get("transport") or [], 1))
         guarantees.update(dict.fromkeys((str(g).lower() for g in entities.get("guarantees") or []), 1))
         payment_terms.update(dict.fromkeys((str(t).lower() for t in entities.get("payment_terms") or []), 1))
@@ -341,23 +450,7 @@ def _profile(computed: _Computed, config: VigieConfig, network_id: str) -> Netwo
     for (kind, value), _ in sorted(computed.members.items(), key=lambda m: (m[1], m[0])):
         members[kind].append(value)
     members["source"] = list(computed.sources)
-    price_rows = []
-    for (month, route, currency), found in sorted(prices.items()):
-        amounts = [a for a, _ in found]
-        euros = [e for _, e in found if e is not None]
-        price_rows.append(
-            {
-                "month": month,
-                "route": route,
-                "currency": currency,
-                "min": min(amounts),
-                "max": max(amounts),
-                "median": statistics.median(amounts),
-                "median_eur": round(statistics.median(euros), 2) if euros else None,
-                "posts": len(found),
-            }
-        )
-    dates = [row["published_at"] for row in posts if row.get("published_at")]
+    dates = [row["seen_at"] for row in posts if row.get("seen_at")]
     return Network(
         network_id=network_id,
         first_seen=min(dates) if dates else "",
@@ -378,7 +471,7 @@ def _profile(computed: _Computed, config: VigieConfig, network_id: str) -> Netwo
             }
             for (o, d), n in sorted(routes.items(), key=lambda r: (-r[1], route_label(*r[0])))
         ],
-        prices=price_rows,
+        prices=_price_rows(prices),
         transport=dict(transport.most_common()),
         guarantees=dict(guarantees.most_common()),
         payment_terms=dict(payment_terms.most_common()),
@@ -408,7 +501,9 @@ def _reconcile(
                 overlaps.append((-shared, elder[network_id], i, network_id))
     ids: dict[int, str] = {}
     taken: set[str] = set()
-    for _, _, i, network_id in sorted(overlaps):
+    # The elder stored network first, to the computed one it shares most sources with: when
+    # networks merge, the elder's id survives, whichever of them brings more sources.
+    for _, _, i, network_id in sorted(overlaps, key=lambda o: (o[1], o[0], o[2])):
         if i not in ids and network_id not in taken:
             ids[i] = network_id
             taken.add(network_id)

@@ -21,6 +21,7 @@ from pipeline.enrich.routes import country_of
 from pipeline.intel.money import to_eur
 from pipeline.intel.trend_terms import TermCounts, rising_terms
 from pipeline.report.period import bounds, check_span, months_before
+from vigie.store import stored_time
 
 if TYPE_CHECKING:
     from vigie.config import VigieConfig
@@ -94,16 +95,6 @@ class Trends:
         return asdict(self)
 
 
-def _published(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def _json(value: Any) -> dict[str, Any]:
     if isinstance(value, dict):
         return value
@@ -118,7 +109,7 @@ def posts_from_rows(rows: list[dict[str, Any]]) -> list[Post]:
     """Store rows as trend posts; a post without a readable date is left out."""
     out = []
     for row in rows:
-        published = _published(row.get("published_at"))
+        published = stored_time(row.get("published_at"))
         if published is None:
             continue
         out.append(
@@ -154,27 +145,37 @@ def _legs(entities: dict[str, Any]) -> list[dict[str, Any]]:
     return []
 
 
-def country_routes(post: Post) -> list[tuple[tuple[str, str], list[dict[str, Any]]]]:
+def country_routes(post: Post, partial: bool = False) -> list[tuple[tuple[str, str], list[dict[str, Any]]]]:
     """(origin country, destination country) and the leg's prices, for each leg of the post
-    with both ends in different countries; each route once per post."""
+    with both ends in different countries; each route once per post. With `partial`, legs
+    naming only one end count too, the other end "" ("Game to UK, £1,200": "" → gb)."""
     found: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for leg in _legs(post.entities):
         origin, destination = country_of(leg.get("origin")), country_of(leg.get("destination"))
-        if origin and destination and origin != destination and (origin, destination) not in found:
-            found[(origin, destination)] = [p for p in leg.get("prices") or [] if isinstance(p, dict)]
+        if origin == destination:  # two towns of one country: no crossing named
+            if not partial:
+                continue
+            origin = None
+        if origin and destination:
+            key = (origin, destination)
+        elif partial and (origin or destination):
+            key = (origin or "", destination or "")
+        else:
+            continue
+        if key not in found:
+            found[key] = [p for p in leg.get("prices") or [] if isinstance(p, dict)]
     return list(found.items())
 
 
-def _price_eur(
-    prices: list[dict[str, Any]], on: date, config: VigieConfig
-) -> tuple[float, str, float] | None:
-    """The leg's first price that converts: (EUR, currency, amount)."""
+def price_eur(prices: list[dict[str, Any]], on: date, config: VigieConfig) -> tuple[float, str, float] | None:
+    """The leg's first price that converts to at least `trends.min_price_eur`: (EUR, currency,
+    amount). "3000 IQD" (about €2) is a misreading or a fee, not the price of a crossing."""
     for price in prices:
         amount, currency = price.get("amount"), str(price.get("currency") or "")
         if not isinstance(amount, int | float) or amount <= 0 or not currency:
             continue
         eur = to_eur(float(amount), currency, on, config)
-        if eur is not None:
+        if eur is not None and eur >= config.trends.min_price_eur:
             return round(eur, 2), currency.upper(), float(amount)
     return None
 
@@ -185,14 +186,18 @@ def _change(now: float | None, before: float | None) -> float | None:
     return round((now - before) / before, 4)
 
 
-def route_months(posts: list[Post], config: VigieConfig) -> list[RouteMonth]:
-    """Per route and month: posts, prices in EUR, transport and terms, changes of the median."""
+def route_months(
+    posts: list[Post], config: VigieConfig, before: list[RouteMonth] | None = None
+) -> list[RouteMonth]:
+    """Per route and month: posts, prices in EUR, transport and terms, and changes of the
+    median (against the route's previous priced month, in the period or in `before`, the
+    baseline's rows). Routes naming one end only are rows of their own ("unknown → …")."""
     groups: dict[tuple[tuple[str, str], str], list[tuple[Post, tuple[float, str, float] | None]]] = (
         defaultdict(list)
     )
     for post in posts:
-        for key, prices in country_routes(post):
-            groups[(key, post.month)].append((post, _price_eur(prices, post.published.date(), config)))
+        for key, prices in country_routes(post, partial=True):
+            groups[(key, post.month)].append((post, price_eur(prices, post.published.date(), config)))
     rows = []
     for ((origin, destination), month), members in groups.items():
         eur = [p[0] for _, p in members if p]
@@ -233,12 +238,16 @@ def route_months(posts: list[Post], config: VigieConfig) -> list[RouteMonth]:
         totals[(row.origin, row.destination)] += row.posts
     rows.sort(key=lambda r: (-totals[(r.origin, r.destination)], r.route, r.month))
     previous: dict[tuple[str, str], RouteMonth] = {}
+    for row in sorted(before or [], key=lambda r: r.month):
+        if row.median_eur is not None:
+            previous[(row.origin, row.destination)] = row
     first: dict[tuple[str, str], RouteMonth] = {}
     for row in rows:
         key = (row.origin, row.destination)
         if row.median_eur is not None:
             if key in previous:
                 row.change_vs_previous = _change(row.median_eur, previous[key].median_eur)
+            if key in first:
                 row.change_vs_first = _change(row.median_eur, first[key].median_eur)
             previous[key] = row
             first.setdefault(key, row)
@@ -252,10 +261,12 @@ def new_routes(period_posts: list[Post], baseline_posts: list[Post], config: Vig
     for post in period_posts:
         for key, prices in country_routes(post):
             if key not in known:
-                price = _price_eur(prices, post.published.date(), config)
+                price = price_eur(prices, post.published.date(), config)
                 found[key].append((post, price[0] if price else None))
     out = []
     for (origin, destination), members in found.items():
+        if len(members) < config.trends.min_route_posts:
+            continue
         eur = [e for _, e in members if e is not None]
         out.append(
             NewRoute(
@@ -297,7 +308,7 @@ def trends_of(
         baseline_start=baseline_start.isoformat(),
         flagged_posts=len(period_posts),
         baseline_posts=len(baseline_posts),
-        routes=route_months(period_posts, config),
+        routes=route_months(period_posts, config, before=route_months(baseline_posts, config)),
         new_terms=[term.to_json() for term in terms],
         new_routes=new_routes(period_posts, baseline_posts, config) if baseline_posts else [],
     )

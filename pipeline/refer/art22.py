@@ -50,8 +50,10 @@ Under Article 22(3) of Regulation (EU) 2022/2065 (Digital Services Act).
 {% if organisation %}Trusted flagger: {{ organisation }}.
 {% endif %}
 In this period {{ notices }} notice{{ "" if notices == 1 else "s" }} covering {{ items }} item{{ "" if items == 1 else "s" }} of content were
-submitted under Article 16. Each item was flagged by automated detection and confirmed by an analyst
-before it was notified; {{ rejected_by_analysts }} flagged item{{ " was" if rejected_by_analysts == 1 else "s were" }} rejected by analysts and not notified.
+submitted under Article 16. An analyst confirmed every item before it was notified; of these,
+{{ found.classifier }} had been flagged as adverts by automated detection, {{ found.review_band }} put in its review band
+for a person to decide, and {{ found.analyst }} found by analysts themselves. {{ rejected_by_analysts }} flagged
+item{{ " was" if rejected_by_analysts == 1 else "s were" }} rejected by analysts and not notified.
 
 ## (a) Notices by provider of hosting services
 
@@ -97,7 +99,7 @@ def _median(values: list[float]) -> float | None:
 
 
 def _period_label(period: str | None) -> str:
-    return f"the period {period}" if period else "all periods"
+    return period if period else "all periods"
 
 
 def art22_report(store: Store, config: ReferralsConfig, period: str | None) -> dict[str, Any]:
@@ -143,6 +145,7 @@ def art22_report(store: Store, config: ReferralsConfig, period: str | None) -> d
         "notices": len(notices),
         "items": len(rows),
         "rejected_by_analysts": cases.count_rejected_in(store, period),
+        "found": cases.detection_of_referred(store, period),
         "by_provider": [
             {
                 "platform": platform,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -171,8 +172,11 @@ def _contacts(row: FlaggedPost) -> list[str]:
     return list(dict.fromkeys(str(c) for c in contacts if c))
 
 
-def _contacts_and_channels(flagged: list[FlaggedPost]) -> tuple[list[Contact], list[Channel], int, int]:
-    """The top contacts and channels, and how many of each there are in all."""
+def _contacts_and_channels(
+    flagged: list[FlaggedPost], hotlines: Collection[str] = ()
+) -> tuple[list[Contact], list[Channel], int, int]:
+    """The top contacts and channels, and how many of each there are in all; the configured
+    hotlines are nobody's contact."""
     contact_posts: dict[str, set[str]] = defaultdict(set)
     contact_channels: dict[str, set[str]] = defaultdict(set)
     contact_platforms: dict[str, set[str]] = defaultdict(set)
@@ -186,6 +190,8 @@ def _contacts_and_channels(flagged: list[FlaggedPost]) -> tuple[list[Contact], l
         seen = row.day.isoformat() if row.day else ""
         channel_last[source] = max(channel_last.get(source, ""), seen)
         for contact in _contacts(row):
+            if contact in hotlines:
+                continue
             contact_posts[contact].add(row.key)
             contact_channels[contact].add(f"{row.platform}:{row.channel}")
             contact_platforms[contact].add(row.platform)
@@ -325,6 +331,7 @@ def _answers(referrals: list[Referral]) -> list[PlatformAnswer]:
 def collect(store: Store, period: str | None = None, config: VigieConfig | None = None) -> Figures:
     """The report's figures for posts published in `period` (a year, month or day), or all;
     prices in the trends are converted at `config`'s rates (the defaults without one)."""
+    from pipeline.intel.networks import hotline_contacts  # networks read trends, which read periods
     from vigie.config import VigieConfig
 
     period = check_period(period)
@@ -332,7 +339,9 @@ def collect(store: Store, period: str | None = None, config: VigieConfig | None 
     rows = read_rows(store, period)
     flagged = rows.flagged
     routes, prices = _routes_and_prices(flagged)
-    contacts, channels, contact_count, channel_count = _contacts_and_channels(flagged)
+    contacts, channels, contact_count, channel_count = _contacts_and_channels(
+        flagged, hotline_contacts(config.networks.hotlines)
+    )
     clusters = _clusters(flagged)
     outcomes = _outcomes(rows.referrals)
     removal = _removal(rows.referrals)
@@ -347,7 +356,7 @@ def collect(store: Store, period: str | None = None, config: VigieConfig | None 
         platforms=len({row.platform for row in flagged}),
         contacts=contact_count,
         clusters=len(clusters),
-        referrals=sum(by_status.values()),
+        referrals=sum(n for status, n in by_status.items() if status != "rejected"),
         sent=sent,
         removed=by_status.get("removed", 0),
         online=by_status.get("online", 0),

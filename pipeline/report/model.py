@@ -15,7 +15,7 @@ class Totals:
     platforms: int
     contacts: int
     clusters: int
-    referrals: int
+    referrals: int  # confirmed by an analyst, referred or not (not the rejected)
     sent: int  # referrals a platform has received
     removed: int
     online: int

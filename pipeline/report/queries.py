@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from pipeline.report.period import check_period
-from vigie.store import DECIDED
+from vigie.store import DECIDED, stored_time
 from vigie.store.outcomes import report_referrals
 from vigie.store.queries import report_rows
 
@@ -53,16 +53,6 @@ class ReportRows:
     referrals: list[Referral]  # of posts published in the period
 
 
-def _when(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def _json_object(value: str | None) -> dict[str, Any]:
     try:
         loaded = json.loads(value) if value else {}
@@ -85,7 +75,7 @@ def read_rows(store: Store, period: str | None = None) -> ReportRows:
             lang=row["lang"],
             entities=_json_object(row["entities"]),
             cluster_id=row["cluster_id"],
-            published=_when(row["published_at"]),
+            published=stored_time(row["published_at"]),
         )
         for row in rows["flagged"]
     ]
@@ -93,10 +83,10 @@ def read_rows(store: Store, period: str | None = None) -> ReportRows:
         Referral(
             status=row["status"],
             platform=row["platform"],
-            referred_at=_when(row["referred_at"]),
-            removed_at=_when(row["removed_at"]),
+            referred_at=stored_time(row["referred_at"]),
+            removed_at=stored_time(row["removed_at"]),
             outcome=row["outcome"],
-            outcome_at=_when(row["outcome_at"]),
+            outcome_at=stored_time(row["outcome_at"]),
         )
         for row in report_referrals(store, period)
     ]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.share.markings import markings_of
-from pipeline.share.selection import Selection, select
+from pipeline.share.selection import select
 
 if TYPE_CHECKING:
     from vigie.config import VigieConfig
@@ -55,7 +55,23 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def _summary(selection: Selection, path: Path, fmt: str, objects: int, marking: str) -> Export:
+def _export(
+    store: Store, config: VigieConfig, fmt: str, out: Path | None, period: str | None, network_id: str | None
+) -> Export:
+    selection = select(store, config, period, network_id)
+    markings = markings_of(config.sharing)
+    if fmt == "misp":
+        from pipeline.share.misp import build_event, event_json
+
+        event = build_event(selection, markings, organisation_of(config))
+        text, objects = event_json(event), len(event.objects)
+    else:
+        from pipeline.share.stix import build_bundle, bundle_json
+
+        bundle = build_bundle(selection, markings, organisation_of(config))
+        text, objects = bundle_json(bundle), len(bundle.objects)
+    path = out or default_path(config, fmt, selection.period, selection.network_id)
+    write_atomically(path, text)
     return Export(
         path=path,
         format=fmt,
@@ -64,31 +80,19 @@ def _summary(selection: Selection, path: Path, fmt: str, objects: int, marking: 
         phones=len(selection.phones),
         networks=len(selection.networks),
         objects=objects,
-        marking=marking,
+        marking=f"{markings.tlp_name}, {markings.pap_name}",
     )
 
 
 def export_misp(
     store: Store, config: VigieConfig, out: Path | None, period: str | None, network_id: str | None
 ) -> Export:
-    from pipeline.share.misp import build_event, event_json
-
-    selection = select(store, config, period, network_id)
-    markings = markings_of(config.sharing)
-    event = build_event(selection, markings, organisation_of(config))
-    path = out or default_path(config, "misp", selection.period, network_id)
-    write_atomically(path, event_json(event))
-    return _summary(selection, path, "misp", len(event.objects), f"{markings.tlp_name}, {markings.pap_name}")
+    """A MISP event of the selection (see `select`), written whole to `out` or the default path."""
+    return _export(store, config, "misp", out, period, network_id)
 
 
 def export_stix(
     store: Store, config: VigieConfig, out: Path | None, period: str | None, network_id: str | None
 ) -> Export:
-    from pipeline.share.stix import build_bundle, bundle_json
-
-    selection = select(store, config, period, network_id)
-    markings = markings_of(config.sharing)
-    bundle = build_bundle(selection, markings, organisation_of(config))
-    path = out or default_path(config, "stix", selection.period, network_id)
-    write_atomically(path, bundle_json(bundle))
-    return _summary(selection, path, "stix", len(bundle.objects), f"{markings.tlp_name}, {markings.pap_name}")
+    """A STIX 2.1 bundle of the selection (see `select`), written whole to `out` or the default path."""
+    return _export(store, config, "stix", out, period, network_id)

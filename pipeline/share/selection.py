@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pipeline.report.period import check_period
+from pipeline.intel.networks import hotline_members, member, merged_ids
+from pipeline.report.period import bounds, check_span
 from vigie.store import DECIDED
 from vigie.store.media import media_of
 from vigie.store.sharing import shareable_posts
@@ -122,23 +122,14 @@ def _strings(entities: dict[str, Any], name: str) -> list[str]:
 
 
 class Hotlines:
-    """The configuration's hotlines, matched however a post writes them."""
+    """The configuration's hotlines, normalised as networks normalise them: a post's
+    contact is left out when it is one of them, exactly."""
 
     def __init__(self, listed: list[str]) -> None:
-        self.phones = {re.sub(r"[^\d+]", "", v) for v in listed if re.fullmatch(r"\+?[\d\s().-]{6,}", v)}
-        self.handles = {v.lower().removeprefix("@") for v in listed if v.startswith("@")}
-        self.links = {re.sub(r"^https?://", "", v.lower()).rstrip("/") for v in listed if "/" in v}
-        self.digits = {p.lstrip("+") for p in self.phones}
+        self.members = hotline_members(listed)
 
-    def phone(self, value: str) -> bool:
-        return value in self.phones
-
-    def handle(self, value: str) -> bool:
-        return value.lower().removeprefix("@") in self.handles
-
-    def link(self, value: str) -> bool:
-        bare = re.sub(r"^https?://", "", value.lower()).rstrip("/")
-        return bare in self.links or any(d in re.sub(r"\D", "", bare) for d in self.digits if d)
+    def __contains__(self, found: tuple[str, str]) -> bool:
+        return member(*found) in self.members
 
 
 def _networks(store: Store, config: VigieConfig) -> list[Network]:
@@ -185,9 +176,9 @@ def _shared_post(
         lang=row["lang"],
         score=float(row["score"]),
         cluster_id=row["cluster_id"],
-        phones=[v for v in _strings(entities, "phones") if not hotlines.phone(v)],
-        handles=[v.lower() for v in _strings(entities, "handles") if not hotlines.handle(v)],
-        links=[v for v in _strings(entities, "links") if not hotlines.link(v)],
+        phones=[v for v in _strings(entities, "phones") if ("phone", v) not in hotlines],
+        handles=[v.lower() for v in _strings(entities, "handles") if ("handle", v) not in hotlines],
+        links=[v for v in _strings(entities, "links") if ("link", v) not in hotlines],
         payments=_strings(entities, "payments"),
         wallets=_strings(entities, "wallets"),
         images=images,
@@ -202,15 +193,23 @@ def _shared_post(
 def select(
     store: Store, config: VigieConfig, period: str | None = None, network_id: str | None = None
 ) -> Selection:
-    """The flagged posts published in `period` (2026, 2026-11, 2026-11-05) or all, of one
-    network or all, with what partners receive of them."""
-    period = check_period(period)
+    """The flagged posts published in `period` (2026, 2026-Q3, 2026-11, 2026-11-05) or all,
+    of one network or all, with what partners receive of them. A network merged into
+    another is followed to the one that absorbed it."""
+    start = end = None
+    if period:
+        period = check_span(period)
+        first, after = bounds(period)
+        start, end = first.isoformat(), after.isoformat()
+    else:
+        period = None
     networks = _networks(store, config)
     if network_id is not None:
+        network_id = surviving_id(store, network_id)
         networks = [n for n in networks if n.network_id == network_id]
         if not networks:
             raise UnknownNetworkError(f"no network {network_id!r} (see `vigie networks`)")
-    rows = shareable_posts(store, DECIDED, period)
+    rows = shareable_posts(store, DECIDED, start, end)
     if network_id is not None:
         keys = set(networks[0].post_keys)
         rows = [r for r in rows if r["key"] in keys]
@@ -229,6 +228,17 @@ def select(
     return Selection(
         period=period, network_id=network_id, posts=shared, networks=kept, include_text=with_text
     )
+
+
+def surviving_id(store: Store, network_id: str) -> str:
+    """The id of the network that now holds `network_id`: itself, or the one it was merged
+    into (followed however many merges ago)."""
+    merged = merged_ids(store)
+    seen = {network_id}
+    while network_id in merged and merged[network_id] not in seen:
+        network_id = merged[network_id]
+        seen.add(network_id)
+    return network_id
 
 
 def network_summary(network: Network) -> str:

@@ -46,22 +46,22 @@ EVIDENCE = "x_vigie_evidence"
 DEFINED = "2026-01-01T00:00:00.000Z"
 
 
-@CustomObservable(
-    "x-vigie-phone-number",
-    [("value", StringProperty(required=True)), ("country", StringProperty())],
-    ["value"],
-    extension_name=PHONE_EXTENSION,
-)
+def _valued_observable(kind: str, extra: str, extension: str) -> Any:
+    """A custom SCO with a required `value` (its id comes from it) and one more property."""
+    return CustomObservable(
+        kind,
+        [("value", StringProperty(required=True)), (extra, StringProperty())],
+        ["value"],
+        extension_name=extension,
+    )
+
+
+@_valued_observable("x-vigie-phone-number", "country", PHONE_EXTENSION)
 class PhoneNumber:
     """A phone number in E.164, with its ISO 3166 country."""
 
 
-@CustomObservable(
-    "x-vigie-crypto-wallet",
-    [("value", StringProperty(required=True)), ("currency", StringProperty())],
-    ["value"],
-    extension_name=WALLET_EXTENSION,
-)
+@_valued_observable("x-vigie-crypto-wallet", "currency", WALLET_EXTENSION)
 class CryptoWallet:
     """A cryptocurrency address, with its currency and chain (e.g. "usdt-trc20")."""
 

@@ -127,6 +127,7 @@ def test_the_art22_report_counts_notices_by_provider_type_and_action(answered):
     assert (by_action["rejected"]["notices"], by_action["rejected"]["items"]) == (1, 1)
     assert (by_action["pending"]["notices"], by_action["pending"]["items"]) == (2, 2)
     assert figures["rejected_by_analysts"] == 1
+    assert figures["found"] == {"classifier": len(POSTS), "review_band": 0, "analyst": 0}
     assert tiktok_docs in notices and telegram in notices
 
     # Another year has none of these notices.
@@ -145,7 +146,8 @@ def test_the_art22_report_has_no_personal_data(answered):
     assert "Trusted flagger: Referral Unit of Example." in text
     assert "| TikTok Technology Limited | 2 | 3 |" in text  # notices, items
     assert "| No answer or action yet | 4 | 5 | - |" in text
-    assert "1 flagged item was rejected by analysts" in text
+    assert "1 flagged\nitem was rejected by analysts" in text
+    assert "of these,\n5 had been flagged as adverts by automated detection, 0 put in its review band" in text
     # Nothing that names a person, an account, a post, a URL or a contact.
     named = [NOTIFIER, EMAIL, "Kawa", "Serwan", "Hamid"]
     for platform, account, post_id, _, _ in [*POSTS, (*REJECTED, None, "")]:

@@ -291,6 +291,7 @@ def test_library_loggers_are_quiet_unless_verbose():
         configure_logging(verbose=False)
         assert not logging.getLogger("elastic_transport.node_pool").isEnabledFor(logging.WARNING)
         assert logging.getLogger("elastic_transport").isEnabledFor(logging.ERROR)
+        assert not logging.getLogger("apscheduler.scheduler").isEnabledFor(logging.WARNING)
         assert not logging.getLogger("scrapy.core").isEnabledFor(logging.INFO)
         assert logging.getLogger("vigie.daemon").isEnabledFor(logging.WARNING)
         configure_logging(verbose=True)
@@ -302,3 +303,11 @@ def test_library_loggers_are_quiet_unless_verbose():
 def test_help_mentions_debug():
     result = run_vigie("--help")
     assert "--debug" in result.stdout and "traceback" in result.stdout
+
+
+def test_several_bad_fields_are_one_line_naming_the_file_once(tmp_path):
+    path = tmp_path / "vigie.yaml"
+    path.write_text("alerts:\n  email:\n    from: a@example.org\n    to: [b@example.org]\n", encoding="utf-8")
+    line = assert_one_line(run_vigie("config", "check", str(path), config=path, timeout=60), 1)
+    hint = "no such field (check the spelling against config/example.yaml)"
+    assert line == f"vigie: {path}: alerts.email.from: {hint}; alerts.email.to: {hint}"

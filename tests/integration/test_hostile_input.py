@@ -490,9 +490,12 @@ LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
     [
         (
             "elasticsearch:\n  passwd: hunter2-pw\n  auth: Basic aHVudGVyMg==\n  api_key_value: sk-live-123456\n",
-            [
-                f"{{path}}: elasticsearch.{key}: no such field (check the spelling against config/example.yaml)"
-                for key in ("passwd", "auth", "api_key_value")
+            [  # the file named once, each field after it
+                "{path}: "
+                + "; ".join(
+                    f"elasticsearch.{key}: no such field (check the spelling against config/example.yaml)"
+                    for key in ("passwd", "auth", "api_key_value")
+                )
             ],
         ),
         (

@@ -2,12 +2,14 @@
 mirror, the crawler, the trained classifier, extraction and reposts), the `vigie networks`
 command, and indexing into a real Elasticsearch node.
 
-What the samples say: kurd_game_dunkirk and uk_boat_express share a WhatsApp number, a
-handle, the office "Sarafi Azadi" and a USDT wallet; uk_boat_express and vip_yacht_tickets
-share a flyer (PDQ), its repost cluster and the number in it. rebaz_safar_uk's
-+44 7700 900412 is in kurd_game_dunkirk but also in dichvu_sang_anh_uk: three sources, 0.5
-between each two, so it does not link them alone. The Alarm Phone hotline, in
-kurd_game_dunkirk and safar_omid_van, glues the two groups unless it is listed."""
+What the samples say, at the default bar (0.5): kurd_game_dunkirk and uk_boat_express share
+a WhatsApp number, a handle, the office "Sarafi Azadi" and a USDT wallet (4.0);
+uk_boat_express and vip_yacht_tickets share a flyer (PDQ), its repost cluster and the number
+in it (3.0). The other group is rebaz_safar_uk with bahr_zuwara_express (two numbers, two
+repost clusters), dichvu_sang_anh_uk (+44 7700 900412, @rebaz_game_uk, a cluster) and
+safar_omid_van (a number and a cluster); dichvu_sang_anh_uk and safar_omid_van share six
+members. Nothing links the two groups but the Alarm Phone hotline, in kurd_game_dunkirk and
+safar_omid_van (1.0): listed, it links nothing; unlisted, it glues the seven sources."""
 
 from __future__ import annotations
 
@@ -23,6 +25,12 @@ import yaml
 from tests.conftest import run_vigie
 
 PLANTED = {"telegram:kurd_game_dunkirk", "telegram:uk_boat_express", "telegram:vip_yacht_tickets"}
+OTHER = {
+    "telegram:rebaz_safar_uk",
+    "telegram:bahr_zuwara_express",
+    "telegram:dichvu_sang_anh_uk",
+    "telegram:safar_omid_van",
+}
 HOTLINE = "+33 4 86 51 71 61"
 
 
@@ -61,9 +69,8 @@ def test_planted_network_with_the_hotline_listed(demo, tmp_path):
     config = configured(demo, tmp_path, hotlines=[HOTLINE])
     found = listed(config, "--refresh")
     assert found["note"].startswith("refreshed:")
+    assert [set(n["sources"]) for n in found["networks"]] == [PLANTED, OTHER]
     network = planted(found)
-    assert set(network["sources"]) == PLANTED
-    assert "telegram:safar_omid_van" not in network["sources"]
     contacts = set(network["contacts"])
     assert {
         "+33758214693",
@@ -73,27 +80,40 @@ def test_planted_network_with_the_hotline_listed(demo, tmp_path):
     } <= contacts
     assert "+33486517161" not in contacts
     links = {(link["a"], link["b"]): link for link in network["links"]}
+    assert set(links) == {
+        ("telegram:kurd_game_dunkirk", "telegram:uk_boat_express"),
+        ("telegram:uk_boat_express", "telegram:vip_yacht_tickets"),
+    }
     core = links[("telegram:kurd_game_dunkirk", "telegram:uk_boat_express")]
-    assert core["weight"] == 4.0 and "payment:sarafi azadi" in core["via"]
+    assert core["weight"] == 4.0 and core["via"] == [
+        "handle:@dunkirk_taxi_game",
+        "payment:sarafi azadi",
+        "phone:+33758214693",
+        "wallet:TNv8kQ3xWm5RzL2pYc7HdJ4fG9sBtE6uAq",
+    ]
     flyer = links[("telegram:uk_boat_express", "telegram:vip_yacht_tickets")]
-    assert any(v.startswith("image:") for v in flyer["via"]) and any(
-        v.startswith("cluster:") for v in flyer["via"]
-    )
-    # The planted prices, per month on France → UK, in pounds and in euros.
+    assert flyer["weight"] == 3.0 and sorted(v.split(":", 1)[0] for v in flyer["via"]) == [
+        "cluster",
+        "image",
+        "phone",
+    ]
+    # The planted prices, per month on France → United Kingdom, in pounds.
     medians = {
         p["month"]: p["median"]
         for p in network["prices"]
-        if p["route"] == "fr → gb" and p["currency"] == "GBP"
+        if p["route"] == "France → United Kingdom" and p["currency"] == "GBP"
     }
-    assert medians["2026-07"] == 1200 and medians["2026-08"] == 1300 and medians["2026-09"] == 2200
-    assert medians["2026-10"] == 2500
-    assert network["routes"][0]["destination"] in ("gb", "fr")
+    assert medians == {"2026-07": 1200, "2026-08": 1300, "2026-09": 2200, "2026-10": 2500, "2026-11": 2500}
+    assert {p["route"] for p in network["prices"] if p["month"] == "2026-11"} >= {"Belgium → Ireland"}
+    assert (network["routes"][0]["origin"], network["routes"][0]["destination"]) == ("fr", "gb")
     assert network["network_id"].startswith("net-") and len(network["network_id"]) == 16
-    # rebaz_safar_uk's side (bahr_zuwara_express, dichvu_sang_anh_uk, safar_omid_van) is a network of its own.
     other = next(n for n in found["networks"] if "telegram:rebaz_safar_uk" in n["sources"])
-    assert (
-        "telegram:bahr_zuwara_express" in other["sources"] and "telegram:safar_omid_van" in other["sources"]
-    )
+    assert {(link["a"], link["b"]) for link in other["links"]} == {
+        ("telegram:bahr_zuwara_express", "telegram:rebaz_safar_uk"),
+        ("telegram:dichvu_sang_anh_uk", "telegram:rebaz_safar_uk"),
+        ("telegram:dichvu_sang_anh_uk", "telegram:safar_omid_van"),
+        ("telegram:rebaz_safar_uk", "telegram:safar_omid_van"),
+    }
 
     # Stored: the same ids shown without recomputing; a second refresh finds nothing new.
     again = listed(config, "--refresh")
@@ -118,8 +138,12 @@ def test_without_the_hotline_it_glues_the_two_groups(demo, tmp_path):
     config = configured(demo, tmp_path)
     found = listed(config)  # nothing stored: computed, not stored
     assert "not stored" in found["note"]
-    network = planted(found)
-    assert PLANTED | {"telegram:safar_omid_van", "telegram:rebaz_safar_uk"} <= set(network["sources"])
+    (network,) = found["networks"]
+    assert set(network["sources"]) == PLANTED | OTHER
+    glue = [link for link in network["links"] if link["via"] == ["phone:+33486517161"]]
+    assert [(link["a"], link["b"], link["weight"]) for link in glue] == [
+        ("telegram:kurd_game_dunkirk", "telegram:safar_omid_van", 1.0)
+    ]
     assert "+33486517161" in network["contacts"]
 
 
@@ -143,6 +167,9 @@ def test_index_networks_ids_stable_and_merged_removed(demo, tmp_path, es_url):
     with Store(config.store_url()) as store:
         networks = refresh(store, config).networks
     assert networks_index(config.elasticsearch) == "vigie-networks"
+    # Beside the demo's posts (vigie-demo-YYYY-MM, alias vigie-demo), never one of their names.
+    other = config.elasticsearch.model_copy(update={"index_prefix": "vigie-demo"})
+    assert networks_index(other) == "vigie-demo_networks"
     assert index_networks(config, networks) == len(networks) == 2
     es = Elasticsearch(es_url)
     docs = {h["_id"]: h["_source"] for h in es.search(index="vigie-networks", size=50)["hits"]["hits"]}
@@ -156,3 +183,72 @@ def test_index_networks_ids_stable_and_merged_removed(demo, tmp_path, es_url):
     es.indices.refresh(index="vigie-networks")
     left = [h["_id"] for h in es.search(index="vigie-networks", size=50)["hits"]["hits"]]
     assert left == [networks[0].network_id]
+
+
+def _undated_and_dated(store: Any) -> None:
+    """Four flagged posts, two without a date (their time is when they were first stored)."""
+    import hashlib
+
+    from sqlalchemy import update
+
+    from pipeline.enrich.entities import extract
+    from tests.support.rows import advert_analysis
+    from vigie.records import Post, post_key
+    from vigie.store.analysis import save_analysis
+    from vigie.store.schema import posts
+
+    times = {1: ("2026-07-03T10:00:00+00:00", None), 2: (None, "2026-07-02T09:00:00+00:00")}
+    times |= {3: ("2026-07-01T10:00:00+00:00", None), 4: (None, "2026-07-04T09:00:00+00:00")}
+    for post_id, (published, _) in times.items():
+        store.upsert_posts(
+            [
+                Post(
+                    platform="telegram",
+                    channel="alpha",
+                    post_id=post_id,
+                    url=f"https://t.me/alpha/{post_id}",
+                    text="Boat to UK +44 7700 900111",
+                    published_at=published,
+                    payload_sha256=hashlib.sha256(str(post_id).encode()).hexdigest(),
+                    captured_at="2026-12-01T00:00:00+00:00",
+                )
+            ]
+        )
+        key = post_key("telegram", "alpha", post_id)
+        row = advert_analysis(key, None, "2026-12-01T00:00:00+00:00")
+        row["entities"] = json.dumps(extract("Boat to UK +44 7700 900111", "en").to_json())
+        save_analysis(store, row)
+    with store.transaction() as connection:
+        for post_id, (_, first_seen) in times.items():
+            if first_seen:
+                key = post_key("telegram", "alpha", post_id)
+                connection.execute(update(posts).where(posts.c.key == key).values(first_seen=first_seen))
+
+
+def _check_flagged_order(store: Any) -> None:
+    from vigie.store import DECIDED
+    from vigie.store.networks import flagged_posts
+
+    _undated_and_dated(store)
+    rows = flagged_posts(store, DECIDED)
+    assert [(r["key"].rsplit(":", 1)[1], r["published_at"], r["seen_at"]) for r in rows] == [
+        ("3", "2026-07-01T10:00:00+00:00", "2026-07-01T10:00:00+00:00"),
+        ("2", None, "2026-07-02T09:00:00+00:00"),
+        ("1", "2026-07-03T10:00:00+00:00", "2026-07-03T10:00:00+00:00"),
+        ("4", None, "2026-07-04T09:00:00+00:00"),
+    ]
+
+
+def test_flagged_posts_in_time_order_with_undated_ones_on_sqlite(tmp_path):
+    from vigie.store import Store
+
+    with Store(tmp_path / "vigie.db") as store:
+        _check_flagged_order(store)
+
+
+@pytest.mark.postgres
+def test_flagged_posts_in_time_order_with_undated_ones_on_postgresql(fresh_pg_url):
+    from vigie.store import Store
+
+    with Store(fresh_pg_url) as store:
+        _check_flagged_order(store)

@@ -229,6 +229,17 @@ def test_the_readme_path_from_the_demo_to_a_verified_removal(newcomer, shipped):
             assert all(url in notice for url in urls) and "Vigie demo (sample data)" in notice
         elif line == "vigie referrals check":
             assert urls and f"checked {len(urls)}: 1 removed, {len(urls) - 1} still online, 0 errors" in out
+        elif line.startswith("vigie referrals stats --format art22 "):
+            # The notice just sent, counted; nothing in it names a channel or a post.
+            assert "Article 22(3)" in out and f"1 notice covering {len(urls)} items" in out
+            assert "| Telegram (Telegram Messenger Inc.) | 1 | " in out
+            assert not any(url in out or url.split("/")[3] in out for url in urls)
+        elif line == "vigie networks":
+            assert "telegram:kurd_game_dunkirk" in out and "telegram:uk_boat_express" in out
+        elif line.startswith("vigie trends --period "):
+            assert "taxi game" in out and "Belgium → Ireland" in out
+        elif line == "vigie share misp":
+            assert "(TLP:AMBER, PAP:AMBER)" in out and "2 networks" in out
         elif line.startswith("vigie referrals stats "):
             assert urls and f"1 notices, {len(urls)} URLs" in out
             figures = json.loads(shell.ok(line + " --json"))["by_platform"]["telegram"]

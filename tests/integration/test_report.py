@@ -211,6 +211,7 @@ def fill(s: Store) -> None:
         "page123",
         3,
         "2026-09-15T14:00:00+00:00",
+        destination="gb",
         contacts=["@captain_x"],
         referral=("referred", "2026-09-16T00:00:00Z", None),
     )
@@ -221,7 +222,7 @@ def fill(s: Store) -> None:
         2,
         "2026-09-20T15:00:00+00:00",
         destination="gb",
-        referral=("rejected", None, None),
+        referral=("rejected", None, None),  # an analyst's rejection: not flagged, still a referral record
     )
     add(s, fb, "page123", 4, "2026-09-18T16:00:00+00:00", lang="en", referral=("confirmed", None, None))
     add(s, tg, "smuggle_one", 4, "2026-09-02T17:00:00+00:00", advert=False)
@@ -249,7 +250,7 @@ def store(tmp_path: Path):
 def test_collect_figures_for_a_month(store):
     f = collect(store, "2026-09")
     t = f.totals
-    assert (t.posts, t.analysed, t.flagged) == (10, 10, 9)
+    assert (t.posts, t.analysed, t.flagged) == (10, 10, 8)  # the rejected advert is not flagged
     assert t.channels == 3 and t.platforms == 2
     assert f.routes[0] == Route(origin="tr-izmir", destination="it", label="Izmir → Italy", count=3)
     assert [r.count for r in f.routes] == [3, 2, 1, 1]
@@ -264,12 +265,12 @@ def test_collect_figures_for_a_month(store):
     assert (captain.posts, captain.channels, captain.platforms) == (3, 2, ["facebook", "telegram"])
     assert [(c.cluster_id, c.copies, c.channels) for c in f.clusters] == [("cl-a", 3, 2), ("cl-b", 2, 1)]
     assert f.clusters[0].example_url == "https://telegram.example/smuggle_one/1"
-    assert {lang.lang: lang.count for lang in f.languages} == {"ar": 4, "en": 3, "fa": 1, "ckb": 1}
+    assert {lang.lang: lang.count for lang in f.languages} == {"ar": 3, "en": 3, "fa": 1, "ckb": 1}
 
     tl = f.timeline
-    assert tl.granularity == "day" and len(tl.buckets) == 20 and sum(tl.total) == 9
-    assert tl.buckets[0] == "2026-09-01" and tl.buckets[-1] == "2026-09-20"
-    assert {s.platform: sum(s.counts) for s in tl.series} == {"telegram": 5, "facebook": 4}
+    assert tl.granularity == "day" and len(tl.buckets) == 18 and sum(tl.total) == 8
+    assert tl.buckets[0] == "2026-09-01" and tl.buckets[-1] == "2026-09-18"
+    assert {s.platform: sum(s.counts) for s in tl.series} == {"telegram": 4, "facebook": 4}
 
     oc = f.outcomes
     assert oc.by_status == {"removed": 5, "online": 1, "referred": 1, "confirmed": 1, "rejected": 1}
@@ -289,8 +290,8 @@ def test_collect_figures_for_a_month(store):
 
 def test_collect_without_period_and_bad_period(store):
     f = collect(store)
-    assert f.totals.flagged == 10 and f.timeline.granularity == "week"
-    assert sum(f.timeline.total) == 10
+    assert f.totals.flagged == 9 and f.timeline.granularity == "week"
+    assert sum(f.timeline.total) == 9
     telegram = next(p for p in f.removal.by_platform if p.platform == "telegram")
     assert (telegram.median_hours, telegram.n) == (20, 4)  # 2, 10, 30, 100
     assert collect(store, "2024").totals.flagged == 0
@@ -649,7 +650,7 @@ def test_report_command_writes_the_page(store, tmp_path):
         report, ["--out", str(out), "--period", "2026-09"], obj={"config_path": str(config)}
     )
     assert result.exit_code == 0, result.output
-    assert str(out.resolve()) in result.output and "9 flagged adverts" in result.output
+    assert str(out.resolve()) in result.output and "8 flagged adverts" in result.output
     page = out.read_text(encoding="utf-8")
     assert "<title>Vigie report — 2026-09</title>" in page and 'data-chart="routes"' in page
     assert len(chart_svgs(page)) == len(CHARTS) - 1  # new terms: nothing flagged before September

@@ -166,6 +166,12 @@ def test_a_second_export_keeps_the_ids_and_the_marking_follows_the_config(shared
 def test_period_and_bad_arguments(shared):
     config = shared()
     assert share(config, "stix", "--period", "2026-09")["posts"] == 1
+    # Quarters as trends take them; a month's bounds are its own, not a prefix.
+    assert share(config, "stix", "--period", "2026-Q3")["posts"] == 3
+    assert share(config, "misp", "--period", "2026-q4")["posts"] == 0
+    assert share(config, "stix", "--period", "2026-08")["posts"] == 2
+    quarter = CliRunner().invoke(cli, ["--config", str(config), "share", "stix", "--period", "2026-Q5"])
+    assert quarter.exit_code == 2 and "2026-Q3" in quarter.output
     bad = CliRunner().invoke(cli, ["--config", str(config), "share", "misp", "--period", "2026-13"])
     assert bad.exit_code == 2 and "--period" in bad.output
     unknown = CliRunner().invoke(
@@ -183,7 +189,42 @@ def test_shareable_posts_on_postgresql(fresh_pg_url, config_file):
             "telegram:uk_boat_express:503",
             "telegram:kurd_game_dunkirk:16",
         ]
-        reviewed = {row["key"]: row["review_reason"] for row in shareable_posts(store, DECIDED, "2026-09")}
+        september = shareable_posts(store, DECIDED, "2026-09-01", "2026-10-01")
+        reviewed = {row["key"]: row["review_reason"] for row in september}
         assert reviewed == {"telegram:kurd_game_dunkirk:16": "price and phone"}
         selection = select(store, load_config(config_file(networks={"hotlines": [HOTLINE]})))
         assert HOTLINE not in selection.phones and "+33758214693" in selection.phones
+
+
+def test_a_merged_network_id_follows_to_the_network_that_absorbed_it(shared):
+    from pipeline.intel.networks import refresh
+    from vigie.store.networks import save_networks
+
+    config = shared()
+    loaded = load_config(config)
+    old = "net-0123456789ab"
+    with Store(loaded.store_url()) as store:
+        (network,) = refresh(store, loaded).networks
+        now = "2026-11-30T12:00:00+00:00"
+        save_networks(
+            store, [{"network_id": old, "first_seen": now, "profile": {}, "members": {}}], {}, [], now
+        )
+        save_networks(store, [], {old: network.network_id}, [], now)
+    followed = share(config, "stix", "--network", old)
+    direct = share(config, "stix", "--network", network.network_id)
+    assert followed["posts"] == direct["posts"] == 3 and followed["networks"] == 1
+    assert Path(followed["path"]).name == f"vigie-all-{network.network_id}.stix.json"
+
+
+def test_a_hotline_however_written_is_left_out_and_links_match_exactly(shared, config_file):
+    config = shared()
+    with Store(load_config(config).store_url()) as store:
+        key = "telegram:uk_boat_express:503"
+        links = ["wa.me/33486517161", "wa.me/3348651716199", "t.me/AlarmPhone"]
+        save_analysis(store, analysis(key, phones=["+33758214693", HOTLINE], links=links))
+        listed = ["0033 4 86 51 71 61", "https://t.me/alarmphone/"]
+        selection = select(store, load_config(config_file(networks={"hotlines": listed})))
+    (shared_post,) = [p for p in selection.posts if p.key == key]
+    assert shared_post.phones == ["+33758214693"]
+    # The hotline's own WhatsApp link and its channel go; another number that merely contains its digits stays.
+    assert shared_post.links == ["wa.me/3348651716199"]

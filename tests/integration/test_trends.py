@@ -159,3 +159,52 @@ def test_the_span_query_on_postgresql(fresh_pg_url):
     assert [r["key"] for r in rows] == ["telegram:a:2", "telegram:a:3"]
     assert [r["key"] for r in everything] == [f"telegram:a:{i}" for i in (1, 2, 3, 4)]
     assert json.loads(rows[0]["entities"])["legs"][0]["destination"] == "gb"
+
+
+@pytest.mark.slow
+def test_posts_an_analyst_rejected_leave_the_trends(planted, tmp_path):
+    import shutil
+
+    from pipeline.refer.review import decide
+
+    config, db = planted
+    copy = tmp_path / "vigie.db"
+    shutil.copy(db, copy)
+    settings = yaml.safe_load(config.read_text(encoding="utf-8"))
+    settings["data_dir"] = str(tmp_path)
+    rejecting = tmp_path / "vigie.yaml"
+    rejecting.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    assert "taxi game" in {t["term"] for t in trends_json(rejecting, "2026-11")["new_terms"]}
+    with Store(copy) as store, store.reading() as c:
+        keys = [
+            row[0]
+            for row in c.exec_driver_sql(
+                "SELECT posts.key FROM posts JOIN analysis ON analysis.post_key = posts.key"
+                " WHERE analysis.is_advert = 1 AND lower(posts.text) LIKE '%taxi game%'"
+            )
+        ]
+    assert len(keys) >= 3
+    with Store(copy) as store:
+        for key in keys:
+            decide(store, key, "rejected", "a journalist quoting adverts", "ana")
+    after = trends_json(rejecting, "2026-11")
+    assert "taxi game" not in {t["term"] for t in after["new_terms"]}
+
+
+def test_a_sure_advert_an_analyst_rejected_is_not_counted(tmp_path):
+    from pipeline.refer.review import decide
+    from tests.unit.test_trends import fill_span
+    from vigie.store import DECIDED
+    from vigie.store.cases import record_decision
+    from vigie.store.trends import flagged_posts_between
+
+    with Store(tmp_path / "vigie.db") as store:
+        fill_span(store)
+        decide(store, "telegram:a:2", "rejected", "a news report", "ana")
+        rows = flagged_posts_between(store, "2026-09-01", "2026-10-01", DECIDED)
+        assert [r["key"] for r in rows] == ["telegram:a:3"]
+        # Confirmed, a post the classifier did not flag counts: the same rule as networks and sharing.
+        now = "2026-11-30T11:00:00+00:00"
+        record_decision(store, "telegram:a:5", None, "telegram", "", "confirmed", "an advert", "ana", now)
+        rows = flagged_posts_between(store, "2026-09-01", "2026-10-01", DECIDED)
+        assert [r["key"] for r in rows] == ["telegram:a:5", "telegram:a:3"]

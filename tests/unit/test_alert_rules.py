@@ -73,7 +73,11 @@ def test_an_unknown_network_raises_one_alert_carrying_its_members_and_no_post_te
         "phone:+33758214693",
     ]
     assert alert.payload()["alert_id"] == alert.key
-    assert "text" not in str(details)
+    # What a network alert carries, field by field: no post text among them.
+    assert set(details) == {
+        "network_id", "sources", "platforms", "members", "flagged_posts", "languages", "routes", "prices",
+        "first_seen", "last_seen",
+    }  # fmt: skip
 
 
 def test_a_known_network_raises_only_its_new_members():
@@ -137,7 +141,15 @@ def posts_per_week(
     posts = []
     for weeks_ago, n in enumerate(counts):
         day = monday - timedelta(weeks=weeks_ago) + timedelta(days=1)
-        posts += [{"origin": route[0], "destination": route[1], "published_at": f"{day}T10:00:00+00:00"}] * n
+        posts += [
+            {
+                "origin": route[0],
+                "destination": route[1],
+                "published_at": f"{day}T10:00:00+00:00",
+                "post_key": f"telegram:a/{weeks_ago}-{i}",
+            }
+            for i in range(n)
+        ]
     return posts
 
 
@@ -148,8 +160,8 @@ def test_a_route_week_above_twice_its_baseline_raises_once_named_by_iso_week():
     # This week 6, then 8 weeks of 2 each: mean 2, 6 > 2 × 2.
     alerts = route_week_alerts(posts_per_week(TODAY, [6] + [2] * 8), AlertRules(), TODAY, NOW)
     [alert] = alerts
-    assert alert.key == "route_week:fr-gb:2026-W49"
-    assert alert.details["flagged_posts"] == 6 and alert.details["baseline_mean"] == 2.0
+    assert alert.key == "route_week:fr>gb:2026-W49"
+    assert alert.details["adverts"] == 6 and alert.details["baseline_mean"] == 2.0
     assert alert.details["baseline_counts"] == [2] * 8
     assert "3.0× its weekly mean of 2.0" in alert.summary
 
@@ -168,7 +180,7 @@ def test_a_route_week_that_does_not_stand_out_raises_nothing(counts, why):
 
 def test_last_week_counts_too_and_a_new_route_stands_out_against_nothing():
     alerts = route_week_alerts(posts_per_week(TODAY, [0, 5], route=("be", "ie")), AlertRules(), TODAY, NOW)
-    assert [a.key for a in alerts] == ["route_week:be-ie:2026-W48"]
+    assert [a.key for a in alerts] == ["route_week:be>ie:2026-W48"]
     assert "none in the 8 weeks before" in alerts[0].summary
 
 
@@ -212,15 +224,140 @@ def test_channels_are_those_configured():
     assert configured_channels(config) == ["webhook", "email"]
 
 
-def test_the_signature_is_the_hmac_of_the_exact_body():
+def test_the_signature_covers_the_timestamp_and_the_exact_body():
     import hashlib
     import hmac
 
     body = webhook.body_of({"alert_id": "x", "summary": "é"})
     assert body == '{"alert_id": "x", "summary": "é"}'.encode()
-    expected = hmac.new(b"k3y", body, hashlib.sha256).hexdigest()
-    assert webhook.signature("k3y", body) == f"sha256={expected}"
-    assert webhook.signature("other", body) != webhook.signature("k3y", body)
+    expected = hmac.new(b"k3y", b"1767225600." + body, hashlib.sha256).hexdigest()
+    assert webhook.signature("k3y", body, "1767225600") == f"sha256={expected}"
+    assert webhook.signature("k3y", body, "1767225601") != webhook.signature("k3y", body, "1767225600")
+    assert webhook.signature("other", body, "1767225600") != webhook.signature("k3y", body, "1767225600")
+
+
+def test_an_alert_id_from_any_script_becomes_an_ascii_header_that_decodes_back():
+    from urllib.parse import unquote
+
+    key = "new_member:net-1:link:t.me/joinchat/abc_قروب"
+    header = webhook.alert_id_header(key)
+    header.encode("latin-1")  # what http.client requires of a header value
+    assert header.isascii() and " " not in header and "\n" not in header
+    assert header.startswith("new_member:net-1:link:t.me/joinchat/abc_%D9%82")
+    assert unquote(header) == key
+
+
+def test_backoff_is_capped():
+    config = VigieConfig.model_validate(
+        {"alerts": {"max_backoff_seconds": 100, "webhook": {"backoff_base": 30}}}
+    )
+    assert [backoff(config, n) for n in (1, 2, 3, 4, 40, 5000)] == [30.0, 60.0, 100.0, 100.0, 100.0, 100.0]
+
+
+def test_a_delivery_is_dead_only_when_tried_enough_times_and_old_enough():
+    from pipeline.alerts.deliver import gives_up
+    from vigie.store.alerts import Delivery
+
+    config = VigieConfig.model_validate({"alerts": {"give_up_hours": 48, "webhook": {"max_attempts": 5}}})
+    at = datetime(2026, 12, 3, 12, tzinfo=UTC)
+
+    def delivery(hours_old: float) -> Delivery:
+        raised = (at - timedelta(hours=hours_old)).isoformat()
+        return Delivery("cluster:c-1", "webhook", "pending", 4, None, None, None, {}, raised)
+
+    assert not gives_up(config, delivery(1), 5, at)  # an hour-long outage loses nothing
+    assert not gives_up(config, delivery(49), 4, at)
+    assert gives_up(config, delivery(49), 5, at)
+
+
+def test_messages_name_the_webhook_by_scheme_and_host_only():
+    from pipeline.alerts.deliver import where
+
+    config = VigieConfig.model_validate(
+        {"alerts": {"webhook": {"url": "https://user:pw@hooks.example.org:8443/services/T0/B0/s3cr3t?k=v"}}}
+    )
+    assert where(config, "webhook") == "webhook https://hooks.example.org:8443"
+
+
+def test_a_login_over_a_connection_in_clear_is_refused(monkeypatch):
+    from pipeline.alerts import email
+    from vigie.config import EmailConfig
+
+    plain = EmailConfig(
+        host="smtp.example.org", sender="v@example.org", recipients=["a@example.org"], starttls=False
+    )
+    assert email.missing_setup(plain) is None  # a relay that needs no login
+    monkeypatch.setenv(email.USER_ENV, "vigie")
+    monkeypatch.setenv(email.PASSWORD_ENV, "pw")
+    assert "in clear" in (email.missing_setup(plain) or "")
+    assert email.missing_setup(plain.model_copy(update={"starttls": True})) is None
+
+
+def test_only_sources_and_contacts_join_a_network_as_alerts():
+    known = {PLANTED.network_id: {"source:" + s for s in PLANTED.sources} | {"handle:dunkirk_taxi_game"}}
+    grown = network(
+        PLANTED.network_id,
+        PLANTED.sources,
+        phone=["+33758214693"],
+        handle=["dunkirk_taxi_game"],
+        cluster=["c-77"],
+        image=["img-3"],
+        wallet=["TNv8kQ3xWm5RzL2pYc7HdJ4fG9sBtE6uAq"],
+    )
+    known[PLANTED.network_id].add("phone:+33758214693")
+    alerts, _ = network_alerts([grown], known, AlertRules(), NOW)
+    assert [a.key for a in alerts] == [
+        "new_member:net-000000000001:wallet:TNv8kQ3xWm5RzL2pYc7HdJ4fG9sBtE6uAq"
+    ]
+
+
+def test_the_members_of_a_network_merged_into_another_are_known_in_it():
+    from pipeline.alerts.rules import fold_merged
+
+    a, b, c = "net-00000000000a", "net-00000000000b", "net-00000000000c"
+    known = {a: {"source:telegram:x"}, b: {"source:telegram:y", "phone:+1"}, c: {"handle:z"}}
+    folded = fold_merged(known, {b: a, c: b})  # c into b, b into a
+    assert folded[a] == {"source:telegram:x", "source:telegram:y", "phone:+1", "handle:z"}
+    merged = network(a, ["telegram:x", "telegram:y"], phone=["+1"], handle=["z"])
+    assert network_alerts([merged], folded, AlertRules(), NOW) == ([], [])
+    assert len(network_alerts([merged], known, AlertRules(), NOW)[0]) == 3  # unfolded: a flood
+
+
+def test_a_cluster_holding_a_post_already_told_about_is_not_told_again():
+    told = {"c-0": {"https://t.me/a/1"}}
+    assert cluster_alerts([cluster(3, 0.97)], AlertRules(), NOW, told) == []
+    assert [a.key for a in cluster_alerts([cluster(3, 0.97)], AlertRules(), NOW, {"c-0": {"x"}})] == [
+        "cluster:c-1"
+    ]
+
+
+def test_a_route_counts_adverts_not_reposts_and_is_keyed_by_its_two_countries():
+    monday = TODAY - timedelta(days=TODAY.weekday())
+    day = f"{monday}T10:00:00+00:00"
+    reposts = [
+        {
+            "origin": "fr-dunkirk",
+            "destination": "gb",
+            "published_at": day,
+            "cluster_id": "c-1",
+            "post_key": f"p{i}",
+        }
+        for i in range(5)
+    ]
+    assert route_week_alerts(reposts, AlertRules(), TODAY, NOW) == []  # one advert in five channels
+    places = ["fr-dunkirk", "fr-calais", "fr-gravelines", "fr", "fr-dunkirk"]
+    adverts = [
+        {
+            "origin": place,
+            "destination": "gb",
+            "published_at": day,
+            "cluster_id": f"c-{i}",
+            "post_key": f"q{i}",
+        }
+        for i, place in enumerate(places)
+    ]
+    [alert] = route_week_alerts(adverts, AlertRules(), TODAY, NOW)
+    assert alert.key == "route_week:fr>gb:2026-W49" and alert.details["adverts"] == 5
 
 
 def test_the_daemon_schedules_the_alerts_job_only_when_alerts_go_somewhere():
@@ -228,7 +365,10 @@ def test_the_daemon_schedules_the_alerts_job_only_when_alerts_go_somewhere():
 
     assert ALERTS not in {s.id for s in job_specs(VigieConfig())}
     config = VigieConfig.model_validate(
-        {"alerts": {"webhook": {"url": "http://127.0.0.1:9/hook"}}, "daemon": {"replay_every_minutes": 5}}
+        {
+            "alerts": {"webhook": {"url": "http://127.0.0.1:9/hook"}},
+            "daemon": {"replay_every_minutes": 30, "alerts_every_minutes": 5},
+        }
     )
     [spec] = [s for s in job_specs(config) if s.id == ALERTS]
     assert spec.schedule == "every 5 min" and spec.run_at_once and spec.executor == "alerts"

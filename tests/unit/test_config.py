@@ -133,3 +133,31 @@ def test_secret_reads_only_the_environment(monkeypatch):
     assert secret("VIGIE_TEST_SECRET") is None
     monkeypatch.setenv("VIGIE_TEST_SECRET", "s3")
     assert secret("VIGIE_TEST_SECRET") == "s3"
+
+
+def test_exchange_rates_take_dates_as_yaml_writes_them(tmp_path):
+    path = tmp_path / "vigie.yaml"
+    path.write_text(
+        "trends:\n  eur_rates:\n    - {currency: GBP, since: 2026-07-01, eur: 1.16}\n"
+        "    - {currency: USD, since: '2026-07-01', eur: 0.85}\n",
+        encoding="utf-8",
+    )
+    rates = load_config(path).trends.eur_rates
+    assert [(r.currency, r.since) for r in rates] == [("GBP", "2026-07-01"), ("USD", "2026-07-01")]
+    path.write_text(
+        "trends:\n  eur_rates:\n    - {currency: GBP, since: '2026-02-30', eur: 1.1}\n", encoding="utf-8"
+    )
+    with pytest.raises(
+        ConfigurationError,
+        match=r"trends\.eur_rates\[0\]\.since = .2026-02-30.: expected a day written YYYY-MM-DD",
+    ):
+        load_config(path)
+
+
+def test_alert_webhooks_are_https_beyond_this_machine():
+    assert parse_config({"alerts": {"webhook": {"url": "http://127.0.0.1:9000/hook"}}}).alerts.webhook.url
+    assert parse_config(
+        {"alerts": {"webhook": {"url": "https://alerts.example.org/vigie"}}}
+    ).alerts.webhook.url
+    with pytest.raises(ConfigurationError, match=r"alerts\.webhook\.url = .*: expected an https:// URL"):
+        parse_config({"alerts": {"webhook": {"url": "http://alerts.example.org/vigie"}}}, "vigie.yaml")

@@ -160,8 +160,13 @@ def test_terms_leave_out_numbers_contacts_links_stop_words_and_places():
 def test_new_terms_and_routes_need_a_baseline():
     period = [post("p", "2026-11-18", "NEW ROUTE lorry from Belgium to Ireland €4,000")]
     baseline = [post("b", "2026-10-01", "Boat from Calais to UK £2,500")]
-    found = trends_of("2026-11", period, baseline, config())
+    found = trends_of("2026-11", period, baseline, config(min_route_posts=1))
     assert [(r.route, r.posts, r.median_eur) for r in found.new_routes] == [("Belgium → Ireland", 1, 4000.0)]
+    # By default a route needs two posts to be listed as new.
+    assert trends_of("2026-11", period, baseline, config()).new_routes == []
+    twice = [*period, post("q", "2026-11-20", "Lorry Belgium → Ireland, €4,200", source="telegram:b")]
+    (route,) = trends_of("2026-11", twice, baseline, config()).new_routes
+    assert (route.route, route.posts, route.sources, route.median_eur) == ("Belgium → Ireland", 2, 2, 4100.0)
     assert found.baseline_start == "2026-08-01" and (found.start, found.end) == ("2026-11-01", "2026-12-01")
     alone = trends_of("2026-11", period, [], config())
     assert alone.new_routes == [] and alone.new_terms == [] and len(alone.routes) == 1
@@ -294,3 +299,23 @@ def fill_span(store: Store) -> None:
                 "processed_at": now,
             },
         )
+
+
+def test_routes_naming_one_end_are_rows_of_their_own_and_tiny_prices_are_not_prices():
+    posts = [
+        post("a", "2026-11-03", "Taxi game to UK £2,500"),
+        post("b", "2026-11-05", "Boat from Calais to UK £2,200"),
+        post("c", "2026-11-07", "Tunisia to Italy, deposit 3000 IQD, WhatsApp only"),
+    ]
+    rows = {r.route: r for r in route_months(posts, config())}
+    assert set(rows) == {"unknown → United Kingdom", "France → United Kingdom", "Tunisia → Italy"}
+    assert rows["unknown → United Kingdom"].median_in_currency == 2500.0
+    assert rows["France → United Kingdom"].median_in_currency == 2200.0
+    assert rows["Tunisia → Italy"].median_eur is None and rows["Tunisia → Italy"].posts == 1
+
+
+def test_the_first_month_of_a_period_is_compared_with_the_baseline():
+    baseline = [post("b", "2026-10-10", "Boat from Calais to UK £2,000")]
+    period = [post("p", "2026-11-10", "Boat from Calais to UK £2,500")]
+    (row,) = trends_of("2026-11", period, baseline, config()).routes
+    assert row.change_vs_previous == 0.25 and row.change_vs_first is None

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -17,10 +21,12 @@ def alerts_group() -> None:
     one, a big sure repost cluster, a route's weekly count above its baseline, a referred
     post still online), each raised once and delivered by webhook (`alerts.webhook`, signed
     with $VIGIE_WEBHOOK_SECRET) and email (`alerts.email`, credentials from
-    $VIGIE_SMTP_USER and $VIGIE_SMTP_PASSWORD). A delivery that keeps failing is kept as a
-    dead letter. `vigie run` and the daemon evaluate the rules after each classification;
-    the first evaluation on a store holding flagged posts records what matches as known and
-    sends nothing."""
+    $VIGIE_SMTP_USER and $VIGIE_SMTP_PASSWORD), at least once: a receiver de-duplicates on
+    X-Vigie-Alert-Id. A failed delivery is retried with backoff; one tried max_attempts
+    times and older than alerts.give_up_hours is kept as a dead letter. `vigie run` and the
+    daemon evaluate the rules after each classification (the daemon's `alerts` job
+    delivers); a rule's first evaluation on a store holding classified posts records what it
+    matches as known and sends nothing."""
 
 
 def _delivery_cell(deliveries: list[dict[str, Any]]) -> str:
@@ -105,14 +111,44 @@ def retry(ctx: click.Context, keys: tuple[str, ...], dead: bool, wait: float) ->
                 raise VigieError(f"no such alert: {', '.join(unknown)} (see `vigie alerts list`)")
         revived = stored.revive(store, stored.timestamp(datetime.now(UTC)), keys=list(keys), dead=dead)
         echo(f"{revived} dead deliveries back to pending")
-        report = deliver(store, config, wait=wait)
+        with _stopped_by_sigterm() as stop:
+            report = deliver(store, config, wait=wait, stop=stop)
     _print_delivery(config, report)
+    _fail_if_failed(config, report)
+
+
+@contextmanager
+def _stopped_by_sigterm() -> Iterator[threading.Event]:
+    """An event set by SIGTERM: the delivery under way ends and is recorded, no other starts
+    (a receiver then sees it once, not again after the claim expires)."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _print_delivery(config: Any, report: Any) -> None:
-    echo(f"sent {report.sent}, dead letters {report.dead}")
+    echo(f"sent {report.sent}, dead letters {report.dead}, waiting {report.pending}")
     for line in report.messages(config):
         echo(line, err=True)
+
+
+def _fail_if_failed(config: Any, report: Any) -> None:
+    """Exit 1 when a delivery failed in this pass (each channel's line is printed above)."""
+    from pipeline.alerts.deliver import where
+
+    if report.failed:
+        failed = sorted({*report.not_ready, *(ch for ch, c in report.channels.items() if c.last_error)})
+        raise VigieError(
+            "alerts not all delivered by "
+            + ", ".join(where(config, ch) for ch in failed)
+            + "; they wait in the store and are tried again"
+        )
 
 
 @alerts_group.command("send")
@@ -141,7 +177,11 @@ def send(ctx: click.Context, wait: float, no_baseline: bool, as_json: bool) -> N
     config = load(ctx)
     with Store(config.store_url()) as store:
         raised = raise_new(store, config, baseline=not no_baseline)
-        report = deliver(store, config, wait=wait)
+        with _stopped_by_sigterm() as stop:
+            report = deliver(store, config, wait=wait, stop=stop)
+        if not as_json:
+            for alert in raised.new:
+                echo(f"raised {alert.key}: {alert.summary}")
     if as_json:
         echo_json(
             {
@@ -152,17 +192,19 @@ def send(ctx: click.Context, wait: float, no_baseline: bool, as_json: bool) -> N
             },
             indent=1,
         )
+        _fail_if_failed(config, report)
         return
-    for alert in raised.new:
-        echo(f"raised {alert.key}: {alert.summary}")
     if raised.baseline:
         echo(
             f"first evaluation on this store: {raised.baseline} matching alerts recorded as known, not sent "
             "(--no-baseline sends them)"
         )
+    if raised.redelivered:
+        echo(f"{raised.redelivered} deliveries added for channels configured after their alert was raised")
     for error in raised.errors:
         echo(error, err=True)
     _print_delivery(config, report)
+    _fail_if_failed(config, report)
 
 
 @alerts_group.command("test")

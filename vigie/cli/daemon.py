@@ -133,6 +133,17 @@ def _print(status: dict[str, Any]) -> None:
             cell(s["last_error"] or ""),
         )
     console.print(sources)
+    backlog = status.get("alerts")
+    if backlog:
+        console.print(cell(alert_backlog_line(backlog)))
+
+
+def alert_backlog_line(backlog: dict[str, int]) -> str:
+    """One line on the alert deliveries waiting and the dead letters."""
+    line = f"alerts: {backlog['pending']} deliveries waiting, {backlog['dead']} dead letters"
+    if backlog["dead"]:
+        line += " (`vigie alerts list --status dead`; `vigie alerts retry --dead` sends them again)"
+    return line
 
 
 @daemon_group.command("status")

@@ -77,6 +77,8 @@ def demo_config(base: VigieConfig, directory: Path, channels: list[str], mirror_
             "notifier_name": "Vigie demo (sample data)",
             "notifier_email": "demo@example.org",
             "organisation": "Vigie demo",
+            "independence": "Sample text: the demo has no funding, owners or staff in common with any provider, "
+            "and its analysts alone decide what is notified.",
         },
         # An NGO hotline the sample channels quote (Alarm Phone): it links no two of them.
         "networks": {"hotlines": list(HOTLINES)},
@@ -151,6 +153,13 @@ def next_steps(
     then = [
         Step("vigie referrals check", "removed or still online, from the mirror"),
         Step(f"vigie referrals stats --period {year}", "notices, outcomes, time to removal"),
+        Step(
+            f"vigie referrals stats --format art22 --period {year}",
+            "the trusted flagger's DSA Art. 22 report",
+        ),
+        Step("vigie networks", "smuggling networks: sources linked by what they share"),
+        Step(f"vigie trends --period {year}-Q4", "prices per route and month, new code words, new routes"),
+        Step("vigie share misp", "a MISP event for partners (TLP:AMBER)"),
         Step("vigie report --out report.html", "a self-contained HTML report"),
         Step("vigie es replay", "with VIGIE_ES_URL set: what waits in the spool"),
         Step("unset VIGIE_CONFIG", "back to your own configuration and store"),

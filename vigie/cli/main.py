@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 import click
 
 from vigie import __version__
-from vigie.errors import VigieError
+from vigie.errors import ConfigurationError, VigieError
 from vigie.sanitize import for_terminal
 
 # name -> "module:attribute"; nothing here is imported until the subcommand runs.
@@ -171,7 +171,9 @@ class _StderrHandler(logging.StreamHandler):
 def configure_logging(verbose: bool, debug: bool = False) -> None:
     """Vigie's own messages from WARNING (INFO with -v). Library loggers are quieter: the
     Elasticsearch client and urllib3 log every retry of an outage Vigie reports itself in
-    one line, so they show only errors unless -v; Scrapy and Twisted show warnings."""
+    one line, so they show only errors unless -v; so does APScheduler, whose "maximum number
+    of running instances reached" means only that a classification was asked for while one
+    ran (the daemon's status and job logs say what ran). Scrapy and Twisted show warnings."""
     level = logging.INFO if verbose else logging.WARNING
     handler = _StderrHandler()
     handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", debug))
@@ -181,7 +183,7 @@ def configure_logging(verbose: bool, debug: bool = False) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    for name in ("elasticsearch", "elastic_transport", "urllib3"):
+    for name in ("elasticsearch", "elastic_transport", "urllib3", "apscheduler"):
         logging.getLogger(name).setLevel(logging.INFO if verbose else logging.ERROR)
     for name in ("scrapy", "twisted"):
         logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
@@ -202,6 +204,13 @@ def describe_error(exc: BaseException) -> str | None:
     """One line for the errors a user or operator can act on: Vigie's own, the operating
     system's, the store's, Elasticsearch's and the downloader's. None for anything else."""
     module = type(exc).__module__ or ""
+    if isinstance(exc, ConfigurationError):
+        # One line per bad field, all naming the same file: "FILE: a: …; b: …".
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        prefix = lines[0].split(": ", 1)[0] + ": " if lines else ""
+        if len(lines) > 1 and all(line.startswith(prefix) for line in lines):
+            return prefix + "; ".join(_one_line(Exception(line.removeprefix(prefix))) for line in lines)
+        return _one_line(exc)
     if isinstance(exc, VigieError):
         return _one_line(exc)
     if module.startswith(("elastic_transport", "elasticsearch")) and isinstance(exc, Exception):

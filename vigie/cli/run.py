@@ -79,6 +79,8 @@ def print_after_run(report: Any, console: Console) -> None:
             f"Alerts: {report.alerts_raised} raised, {report.alerts_sent} sent, {report.alerts_waiting} waiting, "
             f"{report.alerts_dead} dead letters (`vigie alerts list`)"
         )
+    elif report.networks is None and not report.alerts_baseline:
+        console.print("Networks and alerts: nothing new classified, nothing new to raise")
 
 
 # A run waits this long for an alert's retries; later ones go to the next run or the daemon.

@@ -20,10 +20,13 @@ _OUT = click.option(
     help="File to write (default: share/vigie-<period>[-<network>].<format>.json under the data directory).",
 )
 _PERIOD = click.option(
-    "--period", help="Only posts published in this year, month or day: 2026, 2026-11, 2026-11-05."
+    "--period",
+    help="Only posts published in this year, quarter, month or day: 2026, 2026-Q3, 2026-11, 2026-11-05.",
 )
 _NETWORK = click.option(
-    "--network", "network_id", help="Only the posts of this network (see `vigie networks`)."
+    "--network",
+    "network_id",
+    help="Only the posts of this network (see `vigie networks`); an id merged into another follows it.",
 )
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 
@@ -41,13 +44,13 @@ def share_group() -> None:
 def _run(
     ctx: click.Context, fmt: str, out: Path | None, period: str | None, network_id: str | None
 ) -> Export:
-    from pipeline.report.period import check_period
+    from pipeline.report.period import check_span
     from pipeline.share import export_misp, export_stix
     from pipeline.share.selection import UnknownNetworkError
     from vigie.store import Store
 
     try:
-        period = check_period(period)
+        period = check_span(period) if period else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--period") from None
     if out is not None and not out.parent.is_dir():

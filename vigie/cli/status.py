@@ -14,8 +14,10 @@ from vigie.cli.output import cell, echo, echo_json
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Show each source's cursor, last success and last error, and recent runs."""
+    """Show each source's cursor, last success and last error, recent runs, and the alert
+    deliveries waiting and dead."""
     from vigie.store import Store
+    from vigie.store.alerts import counts as alert_counts
 
     config = load(ctx)
     with Store(config.store_url(), read_only=True) as store:
@@ -23,12 +25,14 @@ def status(ctx: click.Context, as_json: bool) -> None:
         counts = {(s.platform, s.channel): store.count_posts(s.platform, s.channel) for s in sources}
         runs = store.runs(10)
         where = store.where.shown  # the SQLite file, or the server's URL without its password
+        backlog = alert_counts(store)
     if as_json:
         echo_json(
             {
                 "store": where,
                 "sources": [{**asdict(s), "posts": counts[(s.platform, s.channel)]} for s in sources],
                 "runs": [dict(r) for r in runs],
+                "alerts": backlog,
             },
             indent=2,
             default=str,
@@ -49,3 +53,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     Console(width=160).print(table)
     for r in runs:
         echo(f"run {r['id']}: {r['command']} — {r['status']} ({r['started_at']} → {r['finished_at'] or '…'})")
+    if any(backlog.values()):
+        from vigie.cli.daemon import alert_backlog_line
+
+        echo(alert_backlog_line(backlog))

@@ -28,7 +28,7 @@ def _counts(counts: dict[str, int]) -> str:
 def _print(result: Trends) -> None:
     console = Console(highlight=False, soft_wrap=False, width=max(Console().width, 140))
     echo(
-        f"Trends {result.period} ({result.start} to {result.end}, excluded): {result.flagged_posts} flagged "
+        f"Trends {result.period} (from {result.start} up to {result.end}): {result.flagged_posts} flagged "
         f"posts; baseline from {result.baseline_start}: {result.baseline_posts}"
     )
     table = Table(title="Prices by route and month (median, EUR at the configured rates)")

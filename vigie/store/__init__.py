@@ -6,7 +6,7 @@ Every table is defined in `schema`, every schema change is an Alembic revision i
 `posts` (and crawl cursors), `media`, `runs`, `analysis`, `outbox`, `cases`, `outcomes`, `queries`.
 """
 
-from vigie.store.core import Store, utcnow
+from vigie.store.core import Store, stored_time, utcnow
 from vigie.store.engine import CHECK_SECONDS, DatabaseError, is_database_error, one_line
 from vigie.store.posts import Outcome, SourceState, content_sha256
 from vigie.store.runs import Run
@@ -25,5 +25,6 @@ __all__ = [
     "content_sha256",
     "is_database_error",
     "one_line",
+    "stored_time",
     "utcnow",
 ]

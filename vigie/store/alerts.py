@@ -7,9 +7,12 @@ attempts (`dead`: the dead letter, its alert's payload kept for `vigie alerts re
 
 A sender claims an attempt before making it (attempts + 1, and `next_attempt_at` moved past
 the attempt's longest duration), so two senders never make the same attempt and a sender
-that dies mid-attempt leaves the delivery to be tried again later.
+that dies mid-attempt leaves the delivery to be tried again later. A sender records its
+result only while the claim is still its own (same attempt count, still pending): a sender
+slower than its claim cannot overwrite what the next one recorded.
 
-The row `ENABLED_KEY` records when this store first evaluated the rules; it has no delivery.
+The rows `alerts:enabled:<rule>` record when each rule was first evaluated on this store
+(`ENABLED_KEY`, written by earlier versions, stands for every rule); they have no delivery.
 Times are ISO 8601 UTC with microseconds (`timestamp`), so that they compare as text."""
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
 
+from vigie.store.analysis import flagged_clause
 from vigie.store.portable import insert_missing, insert_missing_keys
 from vigie.store.schema import alert_deliveries, alerts, analysis, posts, referrals, removal_checks
 
@@ -32,6 +36,11 @@ CHANNELS = ("webhook", "email")
 STATUSES = ("pending", "sent", "dead")
 ENABLED_KEY = "alerts:enabled"
 ENABLED_RULE = "enabled"
+SILENT_MARK = "known_before_alerting"  # in a silent alert's stored payload: never delivered
+
+
+def enabled_key(rule: str) -> str:
+    return f"{ENABLED_KEY}:{rule}"
 
 
 def timestamp(moment: datetime) -> str:
@@ -58,23 +67,43 @@ class Delivery:
     last_error: str | None
     sent_at: str | None
     payload: dict[str, Any]
+    created_at: str = ""  # when its alert was raised
 
 
-def _row(alert: NewAlert) -> dict[str, Any]:
+def _row(alert: NewAlert, silent: bool = False) -> dict[str, Any]:
+    payload = {**alert.payload, SILENT_MARK: True} if silent else alert.payload
     return {
         "alert_key": alert.key,
         "rule": alert.rule,
         "subject": alert.subject,
         "created_at": alert.created_at,
-        "payload": json.dumps(alert.payload, ensure_ascii=False, sort_keys=True),
+        "payload": json.dumps(payload, ensure_ascii=False, sort_keys=True),
     }
 
 
 def enabled_at(store: Store) -> str | None:
-    """When this store first evaluated the alert rules, or None: never."""
+    """When this store first evaluated any alert rule, or None: never."""
     with store.reading() as connection:
-        value = connection.scalar(select(alerts.c.created_at).where(alerts.c.alert_key == ENABLED_KEY))
+        value = connection.scalar(select(func.min(alerts.c.created_at)).where(alerts.c.rule == ENABLED_RULE))
     return str(value) if value is not None else None
+
+
+def enabled_rules(store: Store, rules: Iterable[str]) -> set[str]:
+    """Which of these rules were evaluated on this store before (all of them on a store
+    enabled by an earlier version, as one)."""
+    wanted = sorted(set(rules))
+    with store.reading() as connection:
+        keys = {
+            str(key)
+            for key in connection.scalars(
+                select(alerts.c.alert_key).where(
+                    alerts.c.alert_key.in_([ENABLED_KEY, *(enabled_key(r) for r in wanted)])
+                )
+            )
+        }
+    if ENABLED_KEY in keys:
+        return set(wanted)
+    return {rule for rule in wanted if enabled_key(rule) in keys}
 
 
 def raise_alerts(
@@ -83,28 +112,31 @@ def raise_alerts(
     channels: Sequence[str],
     now: str,
     silent: Sequence[NewAlert] = (),
+    enable: Sequence[str] = (),
 ) -> list[str]:
     """Store the alerts not stored yet, each with a pending delivery per channel, and the
-    `silent` ones (known, never delivered: a first evaluation's baseline); the first call
-    also records when alerting began. One transaction. Returns the keys of `found` that
-    were new."""
+    `silent` ones (known, never delivered: a first evaluation's baseline), and record the
+    rules of `enable` as evaluated from now on. One transaction. Returns the keys of `found`
+    that were new."""
     unknown = sorted(set(channels) - set(CHANNELS))
     if unknown:
         raise ValueError(f"alert channels {unknown}: expected {', '.join(CHANNELS)}")
     with store.transaction() as connection:
-        insert_missing(
-            connection,
-            alerts,
-            {
-                "alert_key": ENABLED_KEY,
-                "rule": ENABLED_RULE,
-                "subject": "store",
-                "created_at": now,
-                "payload": json.dumps({"baseline": len(silent)}),
-            },
-        )
+        for rule in sorted(set(enable)):
+            baseline = sum(1 for a in silent if a.rule == rule)
+            insert_missing(
+                connection,
+                alerts,
+                {
+                    "alert_key": enabled_key(rule),
+                    "rule": ENABLED_RULE,
+                    "subject": rule,
+                    "created_at": now,
+                    "payload": json.dumps({"rule": rule, "baseline": baseline}),
+                },
+            )
         if silent:
-            insert_missing_keys(connection, alerts, [_row(a) for a in silent])
+            insert_missing_keys(connection, alerts, [_row(a, silent=True) for a in silent])
         new = insert_missing_keys(connection, alerts, [_row(a) for a in found]) if found else []
         if new and channels:
             connection.execute(
@@ -156,6 +188,7 @@ def _delivery_query() -> Any:
         d.last_error,
         d.sent_at,
         alerts.c.payload,
+        alerts.c.created_at,
     ).select_from(alert_deliveries.join(alerts, alerts.c.alert_key == d.alert_key))
 
 
@@ -169,6 +202,7 @@ def _delivery(row: Any) -> Delivery:
         last_error=row.last_error,
         sent_at=row.sent_at,
         payload=json.loads(row.payload),
+        created_at=str(row.created_at),
     )
 
 
@@ -216,28 +250,69 @@ def claim(store: Store, delivery: Delivery, now: str, busy_until: str) -> bool:
         return bool(result.rowcount == 1)
 
 
-def record_sent(store: Store, alert_key: str, channel: str, now: str) -> None:
+def _still_claimed(alert_key: str, channel: str, attempt: int) -> Any:
     d = alert_deliveries.c
+    return and_(d.alert_key == alert_key, d.channel == channel, d.status == "pending", d.attempts == attempt)
+
+
+def record_sent(store: Store, alert_key: str, channel: str, now: str, attempt: int) -> bool:
+    """Attempt number `attempt` (as claimed) delivered: False when the claim was no longer
+    this sender's (another one claimed the delivery since), and nothing is changed."""
     with store.transaction() as connection:
-        connection.execute(
+        result = connection.execute(
             update(alert_deliveries)
-            .where(d.alert_key == alert_key, d.channel == channel)
+            .where(_still_claimed(alert_key, channel, attempt))
             .values(status="sent", sent_at=now, next_attempt_at=None, last_error=None)
         )
+        return bool(result.rowcount == 1)
 
 
 def record_failure(
-    store: Store, alert_key: str, channel: str, error: str, next_attempt_at: str | None
-) -> None:
-    """A failed attempt: tried again at `next_attempt_at`, or dead (None) with its payload kept."""
-    d = alert_deliveries.c
+    store: Store, alert_key: str, channel: str, error: str, next_attempt_at: str | None, attempt: int
+) -> bool:
+    """Attempt number `attempt` (as claimed) failed: tried again at `next_attempt_at`, or
+    dead (None) with its payload kept. False when the claim was no longer this sender's."""
     values: dict[str, Any] = {"last_error": error[:500], "next_attempt_at": next_attempt_at}
     if next_attempt_at is None:
         values["status"] = "dead"
     with store.transaction() as connection:
-        connection.execute(
-            update(alert_deliveries).where(d.alert_key == alert_key, d.channel == channel).values(**values)
+        result = connection.execute(
+            update(alert_deliveries).where(_still_claimed(alert_key, channel, attempt)).values(**values)
         )
+        return bool(result.rowcount == 1)
+
+
+def add_deliveries(store: Store, channels: Sequence[str], raised_since: str, now: str) -> int:
+    """Pending deliveries, due now, for the alerts raised since then that a channel lacks
+    (alerts raised while no channel was configured, or before this one was added); silent
+    alerts stay undelivered. Returns how many."""
+    a, d = alerts.c, alert_deliveries.c
+    if not channels:
+        return 0
+    query = select(a.alert_key, a.payload).where(a.rule != ENABLED_RULE, a.created_at >= raised_since)
+    with store.transaction() as connection:
+        candidates = {
+            str(row.alert_key): row.payload
+            for row in connection.execute(query)
+            if SILENT_MARK not in json.loads(row.payload)
+        }
+        if not candidates:
+            return 0
+        have = {
+            (str(row.alert_key), str(row.channel))
+            for row in connection.execute(
+                select(d.alert_key, d.channel).where(d.alert_key.in_(sorted(candidates)))
+            )
+        }
+        rows = [
+            {"alert_key": key, "channel": channel, "status": "pending", "attempts": 0, "next_attempt_at": now}
+            for key in sorted(candidates)
+            for channel in channels
+            if (key, channel) not in have
+        ]
+        if rows:
+            connection.execute(alert_deliveries.insert(), rows)
+    return len(rows)
 
 
 def revive(store: Store, now: str, keys: Sequence[str] = (), dead: bool = False) -> int:
@@ -270,7 +345,7 @@ def listed(store: Store, status: str | None = None, limit: int | None = None) ->
     delivery in that state. Silent (baseline) alerts have no delivery and are left out
     when a status is asked for."""
     a, d = alerts.c, alert_deliveries.c
-    query = select(a.alert_key, a.rule, a.subject, a.created_at, a.payload).where(a.alert_key != ENABLED_KEY)
+    query = select(a.alert_key, a.rule, a.subject, a.created_at, a.payload).where(a.rule != ENABLED_RULE)
     if status is not None:
         query = query.where(a.alert_key.in_(select(d.alert_key).where(d.status == status).scalar_subquery()))
     query = query.order_by(a.created_at.desc(), a.alert_key)
@@ -305,6 +380,20 @@ def counts(store: Store) -> dict[str, int]:
     return {status: 0 for status in STATUSES} | {str(status): int(n) for status, n in rows}
 
 
+def pending_by_channel(store: Store) -> dict[str, int]:
+    """Pending deliveries per channel."""
+    d = alert_deliveries.c
+    query = select(d.channel, func.count()).where(d.status == "pending").group_by(d.channel)
+    with store.reading() as connection:
+        return {str(channel): int(n) for channel, n in connection.execute(query).all()}
+
+
+def classified_posts(store: Store) -> int:
+    """How many posts have been classified (by any model)."""
+    with store.reading() as connection:
+        return int(connection.scalar(select(func.count()).select_from(analysis)) or 0)
+
+
 def forget(store: Store, keys: Sequence[str]) -> int:
     """Remove alerts and their deliveries (tests and operators' clean-up)."""
     with store.transaction() as connection:
@@ -314,15 +403,6 @@ def forget(store: Store, keys: Sequence[str]) -> int:
 
 
 # -- what the rules read ------------------------------------------------------------------
-
-
-def _flagged(decided: Sequence[str]) -> Any:
-    """Sure adverts an analyst has not rejected, and posts an analyst's confirmation keeps flagged."""
-    status = referrals.c.status
-    return or_(
-        and_(analysis.c.is_advert == 1, or_(status.is_(None), status != "rejected")),
-        status.in_(list(decided)),
-    )
 
 
 def _flagged_posts() -> Any:
@@ -338,7 +418,7 @@ def flagged_clusters(store: Store, decided: Sequence[str], min_posts: int) -> li
     query = (
         select(an.cluster_id, p.platform, p.channel, p.url, p.published_at, an.score)
         .select_from(_flagged_posts())
-        .where(_flagged(decided), an.cluster_id.is_not(None))
+        .where(flagged_clause(decided), an.cluster_id.is_not(None))
         .order_by(an.cluster_id, p.published_at, p.key)
     )
     clusters: dict[str, dict[str, Any]] = {}
@@ -366,9 +446,9 @@ def flagged_routes(store: Store, decided: Sequence[str], published_since: str) -
     """The flagged posts published since then that name a route: origin, destination, time."""
     p, an = posts.c, analysis.c
     query = (
-        select(p.key, p.published_at, an.entities)
+        select(p.key, p.published_at, an.entities, an.cluster_id)
         .select_from(_flagged_posts())
-        .where(_flagged(decided), p.published_at >= published_since)
+        .where(flagged_clause(decided), p.published_at >= published_since)
         .order_by(p.published_at, p.key)
     )
     found = []
@@ -384,6 +464,7 @@ def flagged_routes(store: Store, decided: Sequence[str], published_since: str) -
                 found.append(
                     {
                         "post_key": row.key,
+                        "cluster_id": row.cluster_id,
                         "published_at": row.published_at,
                         "origin": origin,
                         "destination": destination,

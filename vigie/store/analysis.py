@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
@@ -28,7 +28,39 @@ def _pending(current_model: str) -> Any:
     )
 
 
+def flagged_clause(decided: Sequence[str]) -> Any:
+    """The one rule for a flagged post, for every reader: a sure advert an analyst has not
+    rejected (its latest review sets its referral's status), or a post whose referral an
+    analyst's confirmation led to (`decided` states), whatever it scored. The query joins
+    `analysis` and outer-joins `referrals` on the post."""
+    status = referrals.c.status
+    return or_(
+        and_(analysis.c.is_advert == 1, or_(status.is_(None), status != "rejected")),
+        status.in_(list(decided)),
+    )
+
+
 _POSTS_AND_ANALYSIS = posts.outerjoin(analysis, analysis.c.post_key == posts.c.key)
+
+
+# Flagged posts with their analysis and referral: what `flagged_clause` reads.
+ANALYSED_POSTS = analysis.join(posts, posts.c.key == analysis.c.post_key).outerjoin(
+    referrals, referrals.c.post_key == analysis.c.post_key
+)
+
+
+def flagged_posts_query(decided: Sequence[str], *columns: Any) -> Any:
+    """SELECT of flagged posts' key, platform, channel, url, text, published_at and lang,
+    plus `columns`, in publication order; the caller adds its own WHERE."""
+    return (
+        select(
+            posts.c.key, posts.c.platform, posts.c.channel, posts.c.url, posts.c.text,
+            posts.c.published_at, analysis.c.lang, *columns,
+        )
+        .select_from(ANALYSED_POSTS)
+        .where(flagged_clause(decided))
+        .order_by(posts.c.published_at, posts.c.key)
+    )  # fmt: skip
 
 
 def pending_posts(store: Store, current_model: str, limit: int) -> list[dict[str, Any]]:

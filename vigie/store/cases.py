@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import case, func, insert, or_, select, update
 
 from vigie.errors import StoreError
 from vigie.store.portable import upsert
@@ -113,6 +113,30 @@ def latest_decisions(store: Store) -> list[dict[str, Any]]:
     )
     with store.reading() as connection:
         return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def detection_of_referred(store: Store, period: str | None) -> dict[str, int]:
+    """How the referred items of a period (YYYY or YYYY-MM of the referral) were found: flagged
+    as adverts by the classifier, put in its review band, or neither (an analyst's own find)."""
+    r, a = referrals.c, analysis.c
+    found = case(
+        (a.is_advert == 1, "classifier"),
+        (a.needs_review == 1, "review_band"),
+        else_="analyst",
+    )
+    query = (
+        select(found.label("found"), func.count())
+        .select_from(referrals.outerjoin(analysis, a.post_key == r.post_key))
+        .where(r.referred_at.is_not(None))
+        .group_by(found)
+    )
+    if period:
+        query = query.where(r.referred_at.startswith(period, autoescape=True))
+    counts = {"classifier": 0, "review_band": 0, "analyst": 0}
+    with store.reading() as connection:
+        for kind, n in connection.execute(query):
+            counts[kind] = int(n)
+    return counts
 
 
 def count_rejected_in(store: Store, period: str | None) -> int:

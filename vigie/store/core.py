@@ -29,6 +29,18 @@ def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def stored_time(value: str | None) -> datetime | None:
+    """A stored ISO 8601 time as an aware UTC datetime (one without an offset is UTC); None
+    for none or a value that is not a time."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 class Store:
     """One open store. Not shared between threads.
 

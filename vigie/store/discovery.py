@@ -8,8 +8,9 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 
+from vigie.store.analysis import flagged_clause
 from vigie.store.portable import upsert
 from vigie.store.schema import analysis, discovered_sources, posts, referrals
 
@@ -29,11 +30,7 @@ def flagged_posts_of(
     wanted = set(sources)
     if not wanted:
         return
-    p, status = posts.c, referrals.c.status
-    flagged = or_(
-        and_(analysis.c.is_advert == 1, or_(status.is_(None), status != "rejected")),
-        status.in_(decided),
-    )
+    p = posts.c
     query = (
         select(p.key, p.platform, p.channel, p.post_id, p.url, p.text, p.forwarded_from, p.links, p.mentions)
         .select_from(
@@ -41,7 +38,7 @@ def flagged_posts_of(
                 referrals, referrals.c.post_key == p.key
             )
         )
-        .where(flagged, p.channel.in_(sorted({channel for _, channel in wanted})))
+        .where(flagged_clause(decided), p.channel.in_(sorted({channel for _, channel in wanted})))
         .order_by(p.platform, p.channel, p.key)
     )
     with store.reading() as connection:

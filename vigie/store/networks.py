@@ -7,8 +7,9 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import delete, func, select, update
 
+from vigie.store.analysis import flagged_clause
 from vigie.store.media import MIN_PDQ_QUALITY
 from vigie.store.portable import upsert
 from vigie.store.schema import analysis, media_files, network_members, networks, post_media, posts, referrals
@@ -21,12 +22,9 @@ def flagged_posts(store: Store, decided: Sequence[str]) -> list[dict[str, Any]]:
     """Every flagged post with what networks are made of: sure adverts an analyst has not
     rejected, and posts an analyst confirmed (`decided` referral states) whatever they
     scored. Each with its text, the text read in its images, its language, entities
-    (decoded), repost cluster, referral status and platform outcome; oldest first."""
+    (decoded), repost cluster, referral status and platform outcome; oldest first by
+    `seen_at`: when it was published, else (no date given) when it was first stored."""
     p, a, r = posts.c, analysis.c, referrals.c
-    flagged = or_(
-        and_(a.is_advert == 1, or_(r.status.is_(None), r.status != "rejected")),
-        r.status.in_(list(decided)),
-    )
     query = (
         select(
             p.key,
@@ -36,7 +34,7 @@ def flagged_posts(store: Store, decided: Sequence[str]) -> list[dict[str, Any]]:
             p.text,
             p.ocr_text,
             p.published_at,
-            p.first_seen,
+            func.coalesce(p.published_at, p.first_seen).label("seen_at"),
             a.lang,
             a.entities,
             a.cluster_id,
@@ -44,25 +42,19 @@ def flagged_posts(store: Store, decided: Sequence[str]) -> list[dict[str, Any]]:
             r.outcome.label("referral_outcome"),
         )
         .select_from(posts.join(analysis, a.post_key == p.key).outerjoin(referrals, r.post_key == p.key))
-        .where(flagged)
-        .order_by(p.published_at, p.key)
+        .where(flagged_clause(decided))
+        .order_by(func.coalesce(p.published_at, p.first_seen), p.key)
     )
     with store.reading() as connection:
         rows = [dict(row) for row in connection.execute(query).mappings()]
     for row in rows:
         row["entities"] = _json_object(row["entities"])
-        row["published_at"] = row["published_at"] or row.pop("first_seen")
-        row.pop("first_seen", None)
     return rows
 
 
 def flagged_images(store: Store, decided: Sequence[str]) -> list[dict[str, Any]]:
     """(post key, file SHA-256, PDQ hex) of every image worth matching of a flagged post."""
     p, a, r, m = posts.c, analysis.c, referrals.c, media_files.c
-    flagged = or_(
-        and_(a.is_advert == 1, or_(r.status.is_(None), r.status != "rejected")),
-        r.status.in_(list(decided)),
-    )
     query = (
         select(post_media.c.post_key, m.sha256, m.pdq)
         .select_from(
@@ -71,7 +63,7 @@ def flagged_images(store: Store, decided: Sequence[str]) -> list[dict[str, Any]]
             .join(analysis, a.post_key == p.key)
             .outerjoin(referrals, r.post_key == p.key)
         )
-        .where(flagged, m.pdq.is_not(None), m.pdq_quality >= MIN_PDQ_QUALITY)
+        .where(flagged_clause(decided), m.pdq.is_not(None), m.pdq_quality >= MIN_PDQ_QUALITY)
         .order_by(post_media.c.post_key, post_media.c.position)
     )
     with store.reading() as connection:

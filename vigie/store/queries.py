@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, or_, select, true
+from sqlalchemy import func, select, true
 
+from vigie.store.analysis import flagged_clause, flagged_posts_query
 from vigie.store.schema import analysis, contacts, posts, referrals
 
 if TYPE_CHECKING:
@@ -15,15 +16,11 @@ if TYPE_CHECKING:
 
 
 def count_flagged(store: Store, decided: Sequence[str]) -> int:
-    """Sure adverts, and posts of the review band an analyst's decision keeps flagged."""
+    """Flagged posts (`flagged_clause`)."""
     query = (
         select(func.count())
         .select_from(analysis.outerjoin(referrals, referrals.c.post_key == analysis.c.post_key))
-        .where(
-            or_(
-                analysis.c.is_advert == 1, and_(analysis.c.needs_review == 1, referrals.c.status.in_(decided))
-            )
-        )
+        .where(flagged_clause(decided))
     )
     with store.reading() as connection:
         return int(connection.scalar(query) or 0)
@@ -40,9 +37,11 @@ def count_unindexed_adverts(store: Store) -> int:
         return int(connection.scalar(query) or 0)
 
 
-def channels_sharing_contacts(store: Store, min_shared: int = 1) -> list[dict[str, Any]]:
-    """Pairs of channels whose posts give the same phone number, handle or link, those
-    sharing the most first."""
+def channels_sharing_contacts(
+    store: Store, min_shared: int = 1, ignore: Collection[str] = ()
+) -> list[dict[str, Any]]:
+    """Pairs of channels whose posts give the same phone number, handle or link (other than
+    those in `ignore`: hotlines), those sharing the most first."""
     a, b = contacts.alias("a"), contacts.alias("b")
     left = a.c.platform + ":" + a.c.channel
     right = b.c.platform + ":" + b.c.channel
@@ -55,7 +54,7 @@ def channels_sharing_contacts(store: Store, min_shared: int = 1) -> list[dict[st
     shared: dict[tuple[str, str], set[str]] = defaultdict(set)
     with store.reading() as connection:
         for row in connection.execute(query):
-            if row.left < row.right:  # each pair once, in code-point order whatever the collation
+            if row.left < row.right and row.contact not in ignore:  # each pair once, in code-point order
                 shared[(row.left, row.right)].add(row.contact)
     pairs = [
         {"channels": [pair[0], pair[1]], "contacts": sorted(found), "shared": len(found)}
@@ -68,12 +67,9 @@ def channels_sharing_contacts(store: Store, min_shared: int = 1) -> list[dict[st
 def report_rows(store: Store, period: str | None, decided: Sequence[str]) -> dict[str, Any]:
     """What the HTML report reads, for posts published in `period` (a year, month or day
     prefix of the ISO date) or all: post and analysis counts, the flagged posts (sure adverts
-    and review-band posts an analyst's decision keeps flagged) in publication order, and the
-    referrals of those posts."""
+    an analyst has not rejected, and posts an analyst's decision keeps flagged: `flagged_clause`)
+    in publication order, and the referrals of those posts."""
     in_period = posts.c.published_at.startswith(period, autoescape=True) if period else true()
-    flagged = or_(
-        analysis.c.is_advert == 1, and_(analysis.c.needs_review == 1, referrals.c.status.in_(decided))
-    )
     with store.reading() as connection:
         post_count = connection.scalar(select(func.count()).select_from(posts).where(in_period))
         analysed = connection.scalar(
@@ -82,25 +78,9 @@ def report_rows(store: Store, period: str | None, decided: Sequence[str]) -> dic
             .where(in_period)
         )
         flagged_rows = connection.execute(
-            select(
-                posts.c.key,
-                posts.c.platform,
-                posts.c.channel,
-                posts.c.url,
-                posts.c.text,
-                posts.c.published_at,
-                analysis.c.lang,
-                analysis.c.score,
-                analysis.c.entities,
-                analysis.c.cluster_id,
+            flagged_posts_query(decided, analysis.c.score, analysis.c.entities, analysis.c.cluster_id).where(
+                in_period
             )
-            .select_from(
-                analysis.join(posts, posts.c.key == analysis.c.post_key).outerjoin(
-                    referrals, referrals.c.post_key == analysis.c.post_key
-                )
-            )
-            .where(flagged, in_period)
-            .order_by(posts.c.published_at, posts.c.key)
         ).mappings()
         flagged_list = [dict(row) for row in flagged_rows]
         referral_rows = connection.execute(

@@ -7,26 +7,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, or_, select, true
+from sqlalchemy import and_, func, select, true
 
+from vigie.store.analysis import flagged_clause
 from vigie.store.schema import analysis, posts, referrals, reviews
 
 if TYPE_CHECKING:
     from vigie.store.core import Store
 
 
-def shareable_posts(store: Store, decided: Sequence[str], period: str | None = None) -> list[dict[str, Any]]:
-    """Flagged posts published in `period` (a year, month or day prefix of the ISO date) or
-    all, in publication order: never a post an analyst rejected, never an unflagged one."""
+def shareable_posts(
+    store: Store, decided: Sequence[str], start: str | None = None, end: str | None = None
+) -> list[dict[str, Any]]:
+    """Flagged posts (`flagged_clause`) published from `start` (included) to `end`
+    (excluded), ISO dates or times, or all (a post without a date only then), in
+    publication order: never a post an analyst rejected, never an unflagged one."""
     p, a, r = posts.c, analysis.c, referrals.c
-    flagged = or_(
-        and_(a.is_advert == 1, or_(r.status.is_(None), r.status != "rejected")),
-        r.status.in_(list(decided)),
-    )
     latest = select(reviews.c.post_key, func.max(reviews.c.id).label("id")).group_by(reviews.c.post_key)
     latest_review = latest.subquery("latest_review")
     review = reviews.alias("review")
-    in_period = p.published_at.startswith(period, autoescape=True) if period else true()
+    in_period = and_(
+        p.published_at >= start if start else true(),
+        p.published_at < end if end else true(),
+    )
     query = (
         select(
             p.key, p.platform, p.channel, p.post_id, p.url, p.text, p.ocr_text, p.published_at,
@@ -44,7 +47,7 @@ def shareable_posts(store: Store, decided: Sequence[str], period: str | None = N
             .outerjoin(latest_review, latest_review.c.post_key == p.key)
             .outerjoin(review, review.c.id == latest_review.c.id)
         )
-        .where(flagged, in_period)
+        .where(flagged_clause(decided), in_period)
         .order_by(p.published_at, p.key)
     )  # fmt: skip
     with store.reading() as connection:
