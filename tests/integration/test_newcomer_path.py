@@ -231,7 +231,7 @@ def test_the_readme_path_from_the_demo_to_a_verified_removal(newcomer, shipped):
             assert urls and f"checked {len(urls)}: 1 removed, {len(urls) - 1} still online, 0 errors" in out
         elif line.startswith("vigie referrals stats --format art22 "):
             # The notice just sent, counted; nothing in it names a channel or a post.
-            assert "Article 22(3)" in out and f"1 notice covering {len(urls)} items" in out
+            assert urls and "Article 22(3)" in out and f"1 notice covering {len(urls)} items" in out
             assert "| Telegram (Telegram Messenger Inc.) | 1 | " in out
             assert not any(url in out or url.split("/")[3] in out for url in urls)
         elif line == "vigie networks":
