@@ -152,12 +152,6 @@ def classify_and_index(
     return report
 
 
-def _failure(exc: BaseException) -> str:
-    from vigie.store import is_database_error, one_line
-
-    return one_line(exc) if is_database_error(exc) else f"{type(exc).__name__}: {exc}"
-
-
 DELIVERY_BUDGET_SECONDS = 30.0
 
 
@@ -177,23 +171,20 @@ def after_run(
     one line to the report's errors and leaves the others to run: nothing stored is lost,
     and what was not done is done by the next run."""
     from pipeline.alerts.deliver import deliver
-    from pipeline.alerts.rules import raise_new
+    from pipeline.alerts.rules import failure_line, raise_new
     from pipeline.index.template import es_url
+    from pipeline.intel.networks import Network, refresh
     from vigie.store import alerts as stored_alerts
 
-    refreshed_now = False
+    networks: list[Network] | None = None  # as just refreshed, else the rules read them back
     if report.process.processed:
         try:
-            from pipeline.intel.networks import refresh
-
             refreshed = refresh(store, config)
-        except NotImplementedError:
-            report.errors.append("networks: not available in this Vigie yet; not refreshed")
         except Exception as exc:
             log.debug("network refresh failed", exc_info=True)
-            report.errors.append(f"networks: not refreshed ({_failure(exc)}); the next run tries again")
+            report.errors.append(f"networks: not refreshed ({failure_line(exc)}); the next run tries again")
         else:
-            refreshed_now = True
+            networks = refreshed.networks
             report.networks, report.new_networks = len(refreshed.networks), len(refreshed.new)
             if es_url(config.elasticsearch) and not report.es_unavailable:
                 try:
@@ -202,14 +193,14 @@ def after_run(
                     report.networks_indexed = index_networks(config, refreshed.networks)
                 except Exception as exc:
                     log.debug("network indexing failed", exc_info=True)
-                    report.errors.append(f"networks: not indexed ({_failure(exc)}); the next run tries again")
+                    report.errors.append(
+                        f"networks: not indexed ({failure_line(exc)}); the next run tries again"
+                    )
     try:
-        raised = raise_new(
-            store, config, held_before=report.held_before, networks_ready=True if refreshed_now else None
-        )
+        raised = raise_new(store, config, held_before=report.held_before, networks=networks)
     except Exception as exc:
         log.debug("alert evaluation failed", exc_info=True)
-        report.errors.append(f"alerts: rules not evaluated ({_failure(exc)}); the next run tries again")
+        report.errors.append(f"alerts: rules not evaluated ({failure_line(exc)}); the next run tries again")
     else:
         report.alerts_raised, report.alerts_baseline = len(raised.new), raised.baseline
         report.errors.extend(raised.errors)
@@ -218,7 +209,7 @@ def after_run(
             delivered = deliver(store, config, wait=min(wait, budget), budget=budget)
         except Exception as exc:
             log.debug("alert delivery failed", exc_info=True)
-            report.errors.append(f"alerts: not delivered ({_failure(exc)}); they wait in the store")
+            report.errors.append(f"alerts: not delivered ({failure_line(exc)}); they wait in the store")
         else:
             report.alerts_sent, report.alerts_dead = delivered.sent, delivered.dead
             report.errors.extend(delivered.messages(config))
@@ -227,7 +218,7 @@ def after_run(
         report.alerts_waiting, report.alerts_dead_total = waiting["pending"], waiting["dead"]
     except Exception as exc:
         log.debug("alert counts failed", exc_info=True)
-        report.errors.append(f"alerts: not counted ({_failure(exc)})")
+        report.errors.append(f"alerts: not counted ({failure_line(exc)})")
 
 
 def index(config: VigieConfig, store: Store, report: RunReport) -> None:

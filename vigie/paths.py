@@ -1,8 +1,10 @@
-"""Where Vigie keeps rebuildable files (models, embeddings): $VIGIE_CACHE_DIR or ~/.cache/vigie."""
+"""Where Vigie keeps rebuildable files (models, embeddings): $VIGIE_CACHE_DIR or ~/.cache/vigie;
+and how files are written whole."""
 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 
@@ -15,13 +17,19 @@ def default_classifier_dir() -> Path:
     return cache_root() / "classifiers" / "default"
 
 
-def write_text_atomically(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file beside it, so a reader never sees half a
-    file and a failed write leaves the old one in place."""
+def write_atomically(path: Path, content: str | bytes) -> None:
+    """Write `content` (text as UTF-8) to `path` through a temporary file beside it, flushed
+    to disk then renamed over: a reader never sees half a file, a crash or failed write leaves
+    the old one (or none) in place, and concurrent writers each succeed whole."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

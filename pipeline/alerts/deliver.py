@@ -28,7 +28,7 @@ from typing import Any
 
 from pipeline.alerts import DeliveryError
 from vigie.config import VigieConfig
-from vigie.store import Store
+from vigie.store import Store, stored_time
 from vigie.store import alerts as stored
 
 log = logging.getLogger(__name__)
@@ -72,11 +72,9 @@ def gives_up(config: VigieConfig, delivery: stored.Delivery, attempts: int, at: 
     """Whether a delivery whose attempt `attempts` just failed is now a dead letter."""
     if attempts < max_attempts(config, delivery.channel):
         return False
-    try:
-        raised = datetime.fromisoformat(delivery.created_at)
-    except ValueError:
+    raised = stored_time(delivery.created_at)
+    if raised is None:
         return True
-    raised = raised if raised.tzinfo else raised.replace(tzinfo=UTC)
     return (at - raised).total_seconds() >= config.alerts.give_up_hours * 3600
 
 
@@ -181,10 +179,6 @@ class DeliveryReport:
         }
 
 
-def _parse(value: str) -> datetime:
-    return datetime.fromisoformat(value)
-
-
 def _within(send: Sender, payload: dict[str, Any], seconds: float) -> str | None:
     """`send(payload)`, given up after `seconds` in all: a server that answers one byte at a
     time cannot hold an attempt past its claim. An attempt given up on may still reach the
@@ -285,10 +279,10 @@ def deliver(
             attempt(store, config, delivery, ready[delivery.channel], report)
         if report.out_of_time or stop.is_set():
             break
-        upcoming = stored.next_due(store, channels)
+        upcoming = stored_time(stored.next_due(store, channels))
         if upcoming is None:
             break
-        pause = (_parse(upcoming) - datetime.now(UTC)).total_seconds()
+        pause = (upcoming - datetime.now(UTC)).total_seconds()
         if time.monotonic() + max(pause, 0.0) > min(deadline, cutoff or deadline):
             break  # later attempts: the next run, `vigie alerts send` or the daemon's job
         if pause > 0:

@@ -33,8 +33,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from pipeline.intel.networks import CONTACT_KINDS, surviving_id
 from vigie.config import AlertRules, VigieConfig
-from vigie.store import DECIDED, Store, one_line
+from vigie.store import DECIDED, Store, is_database_error, one_line, stored_time
 from vigie.store import alerts as stored
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 RULES = ("new_network", "new_member", "cluster", "route_week", "still_online")
 NETWORK_RULES = ("new_network", "new_member")
 BASELINE_WEEKS = 8
-WATCHED_KINDS = ("phone", "handle", "link", "payment", "wallet")  # as pipeline.intel.networks.CONTACT_KINDS
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def _members(network: Network) -> list[str]:
 
 def _watched(network: Network) -> list[str]:
     """The members whose arrival the `new_member` rule tells: sources and contacts."""
-    return [m for m in _members(network) if m.partition(":")[0] in ("source", *WATCHED_KINDS)]
+    return [m for m in _members(network) if m.partition(":")[0] in ("source", *CONTACT_KINDS)]
 
 
 def network_profile(network: Network) -> dict[str, Any]:
@@ -124,10 +124,7 @@ def fold_merged(known: dict[str, set[str]], merged: dict[str, str]) -> dict[str,
     """Add each absorbed network's members to the network it ended in (merges chain)."""
     out = {nid: set(members) for nid, members in known.items()}
     for nid, members in known.items():
-        survivor, seen = nid, {nid}
-        while survivor in merged and merged[survivor] not in seen:
-            survivor = merged[survivor]
-            seen.add(survivor)
+        survivor = surviving_id(merged, nid)
         if survivor != nid:
             out.setdefault(survivor, set()).update(members)
     return out
@@ -219,30 +216,27 @@ def iso_week(monday: date) -> str:
     return f"{year}-W{week:02d}"
 
 
-def _country(place: Any) -> str:
-    from pipeline.enrich.routes import country_of
-
-    return str(country_of(str(place)) or place)
-
-
 def route_week_alerts(
-    posts: Iterable[dict[str, Any]], rules: AlertRules, today: date, now: str
+    rows: Iterable[dict[str, Any]], rules: AlertRules, today: date, now: str
 ) -> list[Alert]:
     """Routes between two countries whose adverts this week or last week stand out against
-    the 8 weeks before. `posts`: {"origin", "destination", "published_at", "cluster_id"
-    (optional)}; the reposts of one cluster count once in a week, in the week of its first."""
+    the 8 weeks before. `rows`: flagged posts as `vigie.store.alerts.flagged_route_posts`
+    gives them; each post's routes are its legs between two countries
+    (`pipeline.intel.trends.country_routes`), and the reposts of one cluster count once in a
+    week, in the week of its first."""
+    from pipeline.intel.trends import country_routes, posts_from_rows
+
     factor = rules.route_weekly_factor
     if factor is None:
         return []
+    rows = list(rows)
+    clusters = {str(row["key"]): row.get("cluster_id") for row in rows}
     adverts: dict[tuple[str, str], dict[str, date]] = defaultdict(dict)
-    for n, post in enumerate(posts):
-        try:
-            day = date.fromisoformat(str(post["published_at"])[:10])
-        except (TypeError, ValueError):
-            continue
-        route = (_country(post["origin"]), _country(post["destination"]))
-        advert = str(post.get("cluster_id") or f"post:{post.get('post_key', n)}")
-        adverts[route][advert] = min(adverts[route].get(advert, day), day)
+    for post in posts_from_rows(rows):
+        day = post.published.date()
+        advert = str(clusters.get(post.key) or f"post:{post.key}")
+        for route, _ in country_routes(post):
+            adverts[route][advert] = min(adverts[route].get(advert, day), day)
     counts: dict[tuple[str, str], dict[date, int]] = defaultdict(lambda: defaultdict(int))
     for route, first_days in adverts.items():
         for day in first_days.values():
@@ -287,11 +281,9 @@ def still_online_alerts(referrals: Iterable[dict[str, Any]], rules: AlertRules, 
     found = []
     now = stored.timestamp(at)
     for r in referrals:
-        try:
-            referred = datetime.fromisoformat(str(r["referred_at"]))
-        except ValueError:
+        referred = stored_time(r["referred_at"])
+        if referred is None:
             continue
-        referred = referred if referred.tzinfo else referred.replace(tzinfo=UTC)
         hours = (at - referred).total_seconds() / 3600
         if hours < rules.still_online_hours:
             continue
@@ -324,15 +316,20 @@ class Evaluation:
 
 def _networks_ready(store: Store) -> bool:
     """Whether networks were ever stored (a refresh ran and found some)."""
-    from pipeline.intel.networks import merged_ids, stored_networks
+    from vigie.store.networks import count_networks
 
-    return bool(stored_networks(store)) or bool(merged_ids(store))
+    return count_networks(store) > 0
 
 
-def _network_rule(store: Store, rules: AlertRules, now: str) -> tuple[list[Alert], list[Alert]]:
-    from pipeline.intel.networks import merged_ids, stored_networks
+def _network_rule(
+    store: Store, rules: AlertRules, now: str, networks: list[Network] | None
+) -> tuple[list[Alert], list[Alert]]:
+    from pipeline.intel.networks import stored_networks
+    from vigie.store.networks import merged_map
 
-    return network_alerts(stored_networks(store), known_members(store, merged_ids(store)), rules, now)
+    if networks is None:
+        networks = stored_networks(store)
+    return network_alerts(networks, known_members(store, merged_map(store)), rules, now)
 
 
 def _cluster_rule(store: Store, rules: AlertRules, now: str) -> list[Alert]:
@@ -345,12 +342,17 @@ def _cluster_rule(store: Store, rules: AlertRules, now: str) -> list[Alert]:
 
 
 def evaluate(
-    store: Store, config: VigieConfig, at: datetime | None = None, networks_ready: bool | None = None
+    store: Store,
+    config: VigieConfig,
+    at: datetime | None = None,
+    networks_ready: bool | None = None,
+    networks: list[Network] | None = None,
 ) -> Evaluation:
     """Every rule over the store, each on its own: one that fails is reported and the others
     go on. Already-raised alerts are among the results (storing them changes nothing).
-    `networks_ready`: whether the networks were refreshed (default: whether any is stored);
-    until then the network rules are not evaluated."""
+    `networks_ready`: whether the networks were refreshed (default: whether any is stored,
+    or True when `networks` is given); until then the network rules are not evaluated.
+    `networks`: the networks just refreshed, instead of reading them back from the store."""
     at = at or datetime.now(UTC)
     now = stored.timestamp(at)
     rules = config.alerts.rules
@@ -359,12 +361,10 @@ def evaluate(
     def attempt(names: tuple[str, ...], what: str, run: Any) -> None:
         try:
             alerts = run()
-        except NotImplementedError:
-            result.errors.append(f"alerts: {what} are not available in this Vigie yet; skipped")
         except Exception as exc:
             log.debug("alert rule %s failed", what, exc_info=True)
             result.errors.append(
-                f"alerts: {what} not evaluated ({_describe(exc)}); the next pass tries again"
+                f"alerts: {what} not evaluated ({failure_line(exc)}); the next pass tries again"
             )
         else:
             if isinstance(alerts, tuple):
@@ -377,12 +377,9 @@ def evaluate(
     if rules.new_network or rules.new_contact:
         ready = networks_ready
         if ready is None:
-            try:
-                ready = _networks_ready(store)
-            except NotImplementedError:
-                ready = False
+            ready = networks is not None or _networks_ready(store)
         if ready:
-            attempt(NETWORK_RULES, "network rules", lambda: _network_rule(store, rules, now))
+            attempt(NETWORK_RULES, "network rules", lambda: _network_rule(store, rules, now, networks))
     if rules.cluster_score is not None:
         attempt(("cluster",), "the cluster rule", lambda: _cluster_rule(store, rules, now))
     if rules.route_weekly_factor is not None:
@@ -391,7 +388,7 @@ def evaluate(
             ("route_week",),
             "the route rule",
             lambda: route_week_alerts(
-                stored.flagged_routes(store, DECIDED, since.isoformat()), rules, at.date(), now
+                stored.flagged_route_posts(store, DECIDED, since.isoformat()), rules, at.date(), now
             ),
         )
     if rules.still_online_hours is not None:
@@ -404,9 +401,9 @@ def evaluate(
     return result
 
 
-def _describe(exc: BaseException) -> str:
-    from vigie.store import is_database_error
-
+def failure_line(exc: BaseException) -> str:
+    """An error in one line for a report: a database's own message (never the statement,
+    which may hold a post's text), or the exception's type and message."""
     return one_line(exc) if is_database_error(exc) else f"{type(exc).__name__}: {exc}"
 
 
@@ -425,18 +422,19 @@ def raise_new(
     held_before: bool | None = None,
     baseline: bool = True,
     networks_ready: bool | None = None,
+    networks: list[Network] | None = None,
 ) -> Raised:
     """Evaluate the rules and store the alerts not raised before, each with a pending
     delivery per configured channel. `held_before`: whether the store held classified posts
     before the data just processed (default: whether it holds any); a rule's first
     evaluation without error on such a store, with `baseline`, records what it matches as
     known and sends none of it. Alerts raised in the last `alerts.give_up_hours` get a
-    delivery by a channel configured since."""
+    delivery by a channel configured since. `networks`: those just refreshed (see `evaluate`)."""
     from pipeline.alerts.deliver import configured_channels
 
     at = at or datetime.now(UTC)
     now = stored.timestamp(at)
-    found = evaluate(store, config, at, networks_ready=networks_ready)
+    found = evaluate(store, config, at, networks_ready=networks_ready, networks=networks)
     raised = Raised(errors=list(found.errors))
     enabled = stored.enabled_rules(store, found.evaluated)
     first = found.evaluated - enabled

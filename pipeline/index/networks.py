@@ -80,6 +80,8 @@ def networks_mapping() -> dict[str, Any]:
 
 
 def network_doc(network: Network) -> dict[str, Any]:
+    from pipeline.intel.networks import route_words
+
     def clean(values: Sequence[str]) -> list[str]:
         return [strip_controls(str(v)) for v in values]
 
@@ -103,7 +105,7 @@ def network_doc(network: Network) -> dict[str, Any]:
         "images": clean(members.get("image", [])),
         "contacts": clean(network.contacts),
         "languages": list(network.languages),
-        "routes": [f"{r.get('origin') or '?'} → {r.get('destination') or '?'}" for r in network.routes],
+        "routes": clean([route_words(r) for r in network.routes]),
         "transport": list(network.transport),
         "guarantees": clean(list(network.guarantees)),
         "payment_terms": clean(list(network.payment_terms)),

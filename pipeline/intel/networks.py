@@ -26,17 +26,19 @@ import itertools
 import re
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import phonenumbers
 
-from classifier.cues import gazetteer
+from classifier.cues import place_name
 from pipeline.enrich.payments import payment_offices_in, wallet_address, wallets_in
+from pipeline.enrich.routes import country_of
 from pipeline.intel.trends import Post as TrendPost
 from pipeline.intel.trends import country_routes, posts_from_rows, price_eur
 from pipeline.intel.trends import route_label as trend_route
+from vigie.errors import VigieError
 from vigie.store import DECIDED, utcnow
 from vigie.store import networks as stored
 
@@ -44,7 +46,12 @@ if TYPE_CHECKING:
     from vigie.config import VigieConfig
     from vigie.store import Store
 
+
 # Member kinds, in the order profiles list them.
+class UnknownNetworkError(VigieError):
+    """A network id that names no stored network, nor one merged into another."""
+
+
 KINDS = ("source", "phone", "handle", "link", "payment", "wallet", "cluster", "image")
 # Kinds that are contacts of the network (the others say how its sources are related).
 CONTACT_KINDS = ("phone", "handle", "link", "payment", "wallet")
@@ -362,21 +369,11 @@ def network_id_for(source: str, salt: int = 0) -> str:
 # --- the profile -------------------------------------------------------------------------
 
 
-def _country(place_id: str | None) -> str | None:
-    if not place_id:
-        return None
-    place = gazetteer().get(place_id)
-    return str(place.get("country") or place_id) if place else place_id
-
-
-def _country_name(code: str | None) -> str | None:
-    if not code:
-        return None
-    return str(gazetteer().get(code, {}).get("name") or code)
-
-
-def route_label(origin: str | None, destination: str | None) -> str:
-    return f"{origin or '?'} → {destination or '?'}"
+def route_words(route: Mapping[str, Any], unknown: str = "?") -> str:
+    """One of a network's routes in words: its countries' names, else their codes."""
+    origin = route.get("origin_name") or route.get("origin") or unknown
+    destination = route.get("destination_name") or route.get("destination") or unknown
+    return f"{origin} → {destination}"
 
 
 def _post_routes(
@@ -388,7 +385,7 @@ def _post_routes(
     if crossings:
         return crossings, [key for key, _ in crossings]
     entities = row.get("entities") or {}
-    origin, destination = _country(entities.get("origin")), _country(entities.get("destination"))
+    origin, destination = country_of(entities.get("origin")), country_of(entities.get("destination"))
     if origin == destination:  # two towns of one country ("from Dunkirk and Calais"): no crossing named
         destination = None
     return [], [(origin, destination)] if origin or destination else []
@@ -465,11 +462,11 @@ def _profile(computed: _Computed, config: VigieConfig, network_id: str) -> Netwo
             {
                 "origin": o,
                 "destination": d,
-                "origin_name": _country_name(o),
-                "destination_name": _country_name(d),
+                "origin_name": place_name(o),
+                "destination_name": place_name(d),
                 "posts": n,
             }
-            for (o, d), n in sorted(routes.items(), key=lambda r: (-r[1], route_label(*r[0])))
+            for (o, d), n in sorted(routes.items(), key=lambda r: (-r[1], r[0][0] or "?", r[0][1] or "?"))
         ],
         prices=_price_rows(prices),
         transport=dict(transport.most_common()),
@@ -609,8 +606,15 @@ def stored_networks(store: Store) -> list[Network]:
 
 def merged_ids(store: Store) -> dict[str, str]:
     """Stored networks absorbed by another: {absorbed id: the id it was merged into}."""
-    return {
-        row["network_id"]: row["merged_into"]
-        for row in stored.stored_networks(store, include_merged=True)
-        if row["merged_into"]
-    }
+    return stored.merged_map(store)
+
+
+def surviving_id(merged: Mapping[str, str], network_id: str) -> str:
+    """The id of the network that now holds `network_id`: itself, or the one it was merged
+    into (`merged`: {absorbed: absorber}), followed however many merges ago; a cycle in the
+    stored ids stops the walk at the last id not seen before."""
+    seen = {network_id}
+    while network_id in merged and merged[network_id] not in seen:
+        network_id = merged[network_id]
+        seen.add(network_id)
+    return network_id

@@ -9,7 +9,6 @@ price is the first one written on it ("Only 4,800€ (normally 5,500€)" is 4,8
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
@@ -22,6 +21,7 @@ from pipeline.intel.money import to_eur
 from pipeline.intel.trend_terms import TermCounts, rising_terms
 from pipeline.report.period import bounds, check_span, months_before
 from vigie.store import stored_time
+from vigie.store.networks import json_object
 
 if TYPE_CHECKING:
     from vigie.config import VigieConfig
@@ -95,16 +95,6 @@ class Trends:
         return asdict(self)
 
 
-def _json(value: Any) -> dict[str, Any]:
-    if isinstance(value, dict):
-        return value
-    try:
-        loaded = json.loads(value) if value else {}
-    except (TypeError, ValueError):
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
-
-
 def posts_from_rows(rows: list[dict[str, Any]]) -> list[Post]:
     """Store rows as trend posts; a post without a readable date is left out."""
     out = []
@@ -119,7 +109,7 @@ def posts_from_rows(rows: list[dict[str, Any]]) -> list[Post]:
                 published=published,
                 lang=row.get("lang"),
                 text=str(row.get("text") or ""),
-                entities=_json(row.get("entities")),
+                entities=json_object(row.get("entities")),
             )
         )
     return out

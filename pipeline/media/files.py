@@ -5,13 +5,12 @@ directory today (root/ab/cd/abcd…); the interface would fit an object store la
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 import time
 from pathlib import Path
 
 from pipeline.media import MediaError
+from vigie.paths import write_atomically
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -39,17 +38,7 @@ class MediaFiles:
         target = self.path(sha)
         if target.is_file():
             return sha
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, target)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        write_atomically(target, data)
         return sha
 
     def path(self, sha: str) -> Path:

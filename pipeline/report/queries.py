@@ -4,13 +4,13 @@ module of the report that asks the store."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from pipeline.report.period import check_period
 from vigie.store import DECIDED, stored_time
+from vigie.store.networks import json_object
 from vigie.store.outcomes import report_referrals
 from vigie.store.queries import report_rows
 
@@ -53,14 +53,6 @@ class ReportRows:
     referrals: list[Referral]  # of posts published in the period
 
 
-def _json_object(value: str | None) -> dict[str, Any]:
-    try:
-        loaded = json.loads(value) if value else {}
-    except (TypeError, ValueError):
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
-
-
 def read_rows(store: Store, period: str | None = None) -> ReportRows:
     """The rows behind the report for posts published in `period` (a year, month or day), or all."""
     period = check_period(period)
@@ -73,7 +65,7 @@ def read_rows(store: Store, period: str | None = None) -> ReportRows:
             url=row["url"],
             text=row["text"],
             lang=row["lang"],
-            entities=_json_object(row["entities"]),
+            entities=json_object(row["entities"]),
             cluster_id=row["cluster_id"],
             published=stored_time(row["published_at"]),
         )

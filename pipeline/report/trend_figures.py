@@ -45,12 +45,12 @@ def trend_figures(
     # Imported here: the trends read periods from this package.
     from pipeline.intel.trends import compute, posts_from_rows, route_months
 
-    months = route_months(posts_from_rows(_rows(flagged)), config)
     dated = [row.published for row in flagged if row.published]
     if not dated:
         return None
-    measured = period or max(dated).strftime("%Y-%m")
-    found: Trends = compute(store, config, measured)
+    found: Trends = compute(store, config, period or max(dated).strftime("%Y-%m"))
+    # The trends of a period are those of the report's posts; an all-time report has its own.
+    months = found.routes if period else route_months(posts_from_rows(_rows(flagged)), config)
     urls = {row.key: row.url for row in flagged}
 
     posts_by_route: Counter[str] = Counter()
@@ -124,6 +124,8 @@ def trend_figures(
 
 def network_rows(networks: list[Network]) -> list[NetworkRow]:
     """The networks as the report's table lists them, the largest first."""
+    from pipeline.intel.networks import route_words
+
     rows = []
     for n in sorted(networks, key=lambda n: (-n.flagged_posts, -len(n.sources), n.network_id)):
         if n.merged_into:
@@ -137,22 +139,15 @@ def network_rows(networks: list[Network]) -> list[NetworkRow]:
                 flagged_posts=n.flagged_posts,
                 first_seen=(n.first_seen or "")[:10] or None,
                 last_seen=(n.last_seen or "")[:10] or None,
-                routes=[
-                    f"{r.get('origin_name') or r.get('origin') or 'unknown'} → "
-                    f"{r.get('destination_name') or r.get('destination') or 'unknown'}"
-                    for r in routes
-                ],
+                routes=[route_words(r, unknown="unknown") for r in routes],
                 price_range_eur=n.price_range_eur(),
             )
         )
     return rows[:TOP_NETWORKS]
 
 
-def stored_network_rows(store: Store) -> list[NetworkRow] | None:
-    """The networks as last refreshed; None while the networks module cannot give them."""
+def stored_network_rows(store: Store) -> list[NetworkRow]:
+    """The networks as last refreshed."""
     from pipeline.intel.networks import stored_networks
 
-    try:
-        return network_rows(stored_networks(store))
-    except NotImplementedError:
-        return None
+    return network_rows(stored_networks(store))

@@ -3,14 +3,13 @@ file in the same directory, flushed, then renamed over the target)."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.share.markings import markings_of
 from pipeline.share.selection import select
+from vigie.paths import write_atomically
 
 if TYPE_CHECKING:
     from vigie.config import VigieConfig
@@ -39,20 +38,6 @@ def default_path(config: VigieConfig, fmt: str, period: str | None, network_id: 
     scope = "-".join(part for part in (period or "all", network_id) if part)
     suffix = "misp.json" if fmt == "misp" else "stix.json"
     return config.data_path() / DEFAULT_DIR / f"vigie-{scope}.{suffix}"
-
-
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def _export(

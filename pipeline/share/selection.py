@@ -6,11 +6,19 @@ read in them, and the networks they belong to."""
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pipeline.intel.networks import hotline_members, member, merged_ids
+from pipeline.intel.networks import (
+    UnknownNetworkError,
+    find_networks,
+    hotline_members,
+    member,
+    merged_ids,
+    route_words,
+    stored_networks,
+    surviving_id,
+)
 from pipeline.report.period import bounds, check_span
 from vigie.store import DECIDED
 from vigie.store.media import media_of
@@ -20,10 +28,6 @@ if TYPE_CHECKING:
     from pipeline.intel.networks import Network
     from vigie.config import VigieConfig
     from vigie.store import Store
-
-
-class UnknownNetworkError(LookupError):
-    """`--network` names no stored network."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,14 +112,6 @@ class Selection:
         return [n.network_id for n in self.networks if source in n.sources]
 
 
-def _json(value: str | None, default: Any) -> Any:
-    try:
-        loaded = json.loads(value) if value else default
-    except (TypeError, ValueError):
-        return default
-    return loaded if isinstance(loaded, type(default)) else default
-
-
 def _strings(entities: dict[str, Any], name: str) -> list[str]:
     values = entities.get(name)
     return [v for v in values if isinstance(v, str) and v] if isinstance(values, list) else []
@@ -132,20 +128,10 @@ class Hotlines:
         return member(*found) in self.members
 
 
-def _networks(store: Store, config: VigieConfig) -> list[Network]:
-    from pipeline.intel.networks import find_networks, stored_networks
-
-    try:
-        found = stored_networks(store)
-        return found or find_networks(store, config)
-    except NotImplementedError:  # networks not computed by this version: shared without them
-        return []
-
-
 def _shared_post(
     row: dict[str, Any], media: list[dict[str, Any]], hotlines: Hotlines, with_text: bool
 ) -> SharedPost:
-    entities = _json(row["entities"], {})
+    entities = row["entities"]
     text = row["text"] or ""
     minimised = bool(row.get("minimised"))
     images = [
@@ -203,16 +189,15 @@ def select(
         start, end = first.isoformat(), after.isoformat()
     else:
         period = None
-    networks = _networks(store, config)
+    networks = stored_networks(store) or find_networks(store, config)
+    keys = None
     if network_id is not None:
-        network_id = surviving_id(store, network_id)
+        network_id = surviving_id(merged_ids(store), network_id)
         networks = [n for n in networks if n.network_id == network_id]
         if not networks:
             raise UnknownNetworkError(f"no network {network_id!r} (see `vigie networks`)")
-    rows = shareable_posts(store, DECIDED, start, end)
-    if network_id is not None:
-        keys = set(networks[0].post_keys)
-        rows = [r for r in rows if r["key"] in keys]
+        keys = networks[0].post_keys
+    rows = shareable_posts(store, DECIDED, start, end, keys)
     media = media_of(store, [r["key"] for r in rows])
     hotlines = Hotlines(config.networks.hotlines)
     with_text = config.sharing.include_text
@@ -230,17 +215,6 @@ def select(
     )
 
 
-def surviving_id(store: Store, network_id: str) -> str:
-    """The id of the network that now holds `network_id`: itself, or the one it was merged
-    into (followed however many merges ago)."""
-    merged = merged_ids(store)
-    seen = {network_id}
-    while network_id in merged and merged[network_id] not in seen:
-        network_id = merged[network_id]
-        seen.add(network_id)
-    return network_id
-
-
 def network_summary(network: Network) -> str:
     """A network's profile in a few lines: what an analyst's assessment of it rests on."""
     contacts = sum(len(network.members.get(kind, [])) for kind in ("phone", "handle", "link"))
@@ -249,11 +223,7 @@ def network_summary(network: Network) -> str:
         f"({', '.join(network.sources)}), {network.flagged_posts} flagged posts, {contacts} contacts, "
         f"seen from {network.first_seen} to {network.last_seen}.",
     ]
-    routes = [
-        f"{r.get('origin_name') or r.get('origin') or '?'} → {r.get('destination_name') or r.get('destination') or '?'}"
-        f" ({r.get('posts', 0)} posts)"
-        for r in network.routes
-    ]
+    routes = [f"{route_words(r)} ({r.get('posts', 0)} posts)" for r in network.routes]
     if routes:
         lines.append("Routes: " + "; ".join(routes) + ".")
     prices = [

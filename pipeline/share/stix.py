@@ -22,7 +22,6 @@ UUIDv4: deliberate)."""
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import stix2
@@ -32,6 +31,7 @@ from stix2.v21 import CustomObservable
 from pipeline.share.ids import stable_uuid
 from pipeline.share.markings import TLP2_CREATED, TLP2_EXTENSION
 from pipeline.share.selection import network_summary
+from vigie.store import stored_time
 
 if TYPE_CHECKING:
     from pipeline.share.markings import Markings
@@ -73,14 +73,9 @@ def _sdo_id(kind: str, *parts: str) -> str:
 def _time(value: str | None, fallback: str) -> str:
     """An ISO time as STIX writes it (UTC, Z); `fallback` when missing or unreadable."""
     for candidate in (value, fallback):
-        if not candidate:
-            continue
-        try:
-            moment = datetime.fromisoformat(candidate.replace("Z", "+00:00"))
-        except ValueError:
-            continue
-        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        moment = stored_time(candidate)
+        if moment is not None:
+            return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     return DEFINED
 
 

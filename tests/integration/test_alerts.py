@@ -28,6 +28,7 @@ from urllib.parse import unquote
 
 import pytest
 import yaml
+from sqlalchemy import select
 
 from pipeline.alerts.deliver import deliver
 from pipeline.alerts.rules import raise_new
@@ -37,6 +38,7 @@ from vigie.config_file import parse_config
 from vigie.records import Post, post_key
 from vigie.store import Store
 from vigie.store import alerts as stored
+from vigie.store.schema import alerts as alert_rows
 
 SECRET = "webhook-signing-key-for-tests"
 SMTP_USER, SMTP_PASSWORD = "alerts@unit.example.org", "smtp-pass-for-tests"
@@ -295,6 +297,52 @@ def add_cluster(store: Store, channel: str, cluster: str, n: int, score: float =
     return keys
 
 
+def add_route_posts(store: Store, channel: str, published_at: str, entities: dict[str, Any], n: int) -> None:
+    """`n` flagged posts naming that route, each its own advert (no repost cluster)."""
+    from vigie.store.analysis import save_analysis
+
+    store.upsert_posts(
+        [
+            Post(
+                platform="telegram",
+                channel=channel,
+                post_id=str(i),
+                url=f"https://t.me/{channel}/{i}",
+                text=f"Game {i}",
+                published_at=published_at,
+                captured_at=published_at,
+            )
+            for i in range(1, n + 1)
+        ]
+    )
+    for i in range(1, n + 1):
+        row = advert_analysis(post_key("telegram", channel, str(i)), None, published_at)
+        row["entities"] = json.dumps(entities)
+        save_analysis(store, row)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_the_route_rule_reads_stored_legs_between_two_countries(tmp_path, backend, request):
+    from pipeline.alerts.rules import evaluate
+
+    url = request.getfixturevalue("fresh_pg_url") if backend == "postgresql" else str(tmp_path / "v.db")
+    config = parse_config({"data_dir": str(tmp_path / "data")})
+    day = "2026-11-24T10:00:00+00:00"  # the week before 2026-12-03
+    with Store(url) as store:
+        add_route_posts(store, "inland", day, {"origin": "fr-dunkirk", "destination": "fr-calais"}, 6)
+        add_route_posts(store, "old", "2026-09-01T10:00:00+00:00", {"origin": "be", "destination": "ie"}, 6)
+        legs = [
+            {"origin": "fr-dunkirk", "destination": "fr-calais", "prices": []},
+            {"origin": "fr-calais", "destination": "gb", "prices": []},
+        ]
+        add_route_posts(
+            store, "crossing", day, {"origin": "fr-dunkirk", "destination": "fr-calais", "legs": legs}, 5
+        )
+        found = evaluate(store, config, dt.datetime(2026, 12, 3, 12, tzinfo=dt.UTC))
+    assert found.errors == []
+    assert [a.key for a in found.alerts if a.rule == "route_week"] == ["route_week:fr>gb:2026-W48"]
+
+
 def cluster_alert(tmp_path: Path, data: dict[str, Any]) -> Any:
     """A store holding one big sure cluster, its alert raised (as on a fresh store)."""
     config = parse_config(data)
@@ -513,7 +561,11 @@ def test_raising_is_idempotent_and_an_attempt_is_claimed_once(tmp_path, backend,
             "cluster:c-1"
         ]
         assert stored.raise_alerts(store, [alert], ["webhook", "email"], now) == []
-        assert stored.enabled_at(store) == now
+        with store.reading() as connection:
+            enabled_at = connection.scalar(
+                select(alert_rows.c.created_at).where(alert_rows.c.alert_key == stored.enabled_key("cluster"))
+            )
+        assert enabled_at == now
         assert stored.enabled_rules(store, ["cluster", "route_week"]) == {"cluster"}
         due = stored.due(store, now, ["webhook"])
         assert [(d.alert_key, d.channel, d.attempts) for d in due] == [("cluster:c-1", "webhook", 0)]
@@ -713,21 +765,19 @@ def test_an_upgraded_store_learns_its_networks_as_known_once_they_are_refreshed(
     tmp_path, receivers, secrets, monkeypatch
 ):
     import pipeline.intel.networks
+    import vigie.store.networks
     from tests.unit.test_alert_rules import PLANTED
 
     receiver = Receiver().start()
     receivers.append(receiver)
     config = parse_config(settings(tmp_path, webhook=receiver.url))
-    networks: list[Any] = []
-    monkeypatch.setattr(pipeline.intel.networks, "stored_networks", lambda store: list(networks))
-    monkeypatch.setattr(pipeline.intel.networks, "merged_ids", lambda store: {})
     with Store(config.store_url()) as store:
         add_cluster(store, "old_channel", "c-old", 4)  # months of data, before alerts
         first = raise_new(store, config)  # no network refreshed yet: network rules wait
         assert first.new == [] and first.baseline == 1
         assert stored.enabled_rules(store, ["new_network", "new_member", "cluster"]) == {"cluster"}
-        networks.append(PLANTED)  # the first refresh stores the networks of all that data
-        second = raise_new(store, config)
+        # The first refresh stores the networks of all that data and hands them to the rules.
+        second = raise_new(store, config, networks=[PLANTED])
         assert second.new == [] and second.baseline == 1  # known, not sent
         grown = pipeline.intel.networks.Network(
             **{
@@ -735,7 +785,9 @@ def test_an_upgraded_store_learns_its_networks_as_known_once_they_are_refreshed(
                 "members": {**PLANTED.members, "wallet": ["TNv8kQ3xWm5RzL2pYc7HdJ4fG9sBtE6uAq"]},
             }
         )
-        networks[:] = [grown]
+        # A pass without a refresh reads the stored networks back.
+        monkeypatch.setattr(vigie.store.networks, "count_networks", lambda store: 1)
+        monkeypatch.setattr(pipeline.intel.networks, "stored_networks", lambda store: [grown])
         third = raise_new(store, config)
         assert [a.key for a in third.new] == [
             "new_member:net-000000000001:wallet:TNv8kQ3xWm5RzL2pYc7HdJ4fG9sBtE6uAq"

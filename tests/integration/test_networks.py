@@ -252,3 +252,37 @@ def test_flagged_posts_in_time_order_with_undated_ones_on_postgresql(fresh_pg_ur
 
     with Store(fresh_pg_url) as store:
         _check_flagged_order(store)
+
+
+def _check_merge_map(store: Any) -> None:
+    from vigie.store import networks as stored
+
+    profile = {"network_id": "", "sources": []}
+    rows = [
+        {"network_id": net, "first_seen": "2026-07-01T00:00:00+00:00", "profile": profile, "members": {}}
+        for net in ("net-a", "net-b", "net-c")
+    ]
+    stored.save_networks(store, rows, {}, [], "2026-07-02T00:00:00+00:00")
+    assert stored.merged_map(store) == {} and stored.count_networks(store) == 3
+    stored.save_networks(
+        store, rows[:1], {"net-b": "net-a", "net-c": "net-a"}, [], "2026-07-03T00:00:00+00:00"
+    )
+    assert stored.merged_map(store) == {"net-b": "net-a", "net-c": "net-a"}
+    assert stored.count_networks(store) == 3  # those merged are still stored, pointing on
+    stored.save_networks(store, [], {}, ["net-a"], "2026-07-04T00:00:00+00:00")
+    assert stored.merged_map(store) == {} and stored.count_networks(store) == 0
+
+
+def test_merge_map_and_count_on_sqlite(tmp_path):
+    from vigie.store import Store
+
+    with Store(tmp_path / "vigie.db") as store:
+        _check_merge_map(store)
+
+
+@pytest.mark.postgres
+def test_merge_map_and_count_on_postgresql(fresh_pg_url):
+    from vigie.store import Store
+
+    with Store(fresh_pg_url) as store:
+        _check_merge_map(store)

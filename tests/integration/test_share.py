@@ -189,6 +189,14 @@ def test_shareable_posts_on_postgresql(fresh_pg_url, config_file):
             "telegram:uk_boat_express:503",
             "telegram:kurd_game_dunkirk:16",
         ]
+        wanted = ["telegram:kurd_game_dunkirk:16", "telegram:kurd_game_dunkirk:15", "telegram:nobody:1"]
+        some = shareable_posts(store, DECIDED, keys=wanted)
+        assert [row["key"] for row in some] == [
+            "telegram:kurd_game_dunkirk:15",
+            "telegram:kurd_game_dunkirk:16",
+        ]
+        assert all(isinstance(row["entities"], dict) for row in some)
+        assert shareable_posts(store, DECIDED, keys=[]) == []
         september = shareable_posts(store, DECIDED, "2026-09-01", "2026-10-01")
         reviewed = {row["key"]: row["review_reason"] for row in september}
         assert reviewed == {"telegram:kurd_game_dunkirk:16": "price and phone"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -133,6 +134,23 @@ def test_the_cluster_rule_is_off_without_a_score():
     assert cluster_alerts([cluster(10, 1.0)], AlertRules(cluster_score=None), NOW) == []
 
 
+def flagged_row(
+    key: str, published_at: str, entities: dict[str, Any], cluster_id: str | None = None
+) -> dict[str, Any]:
+    """A flagged post as `vigie.store.alerts.flagged_route_posts` gives it."""
+    return {
+        "key": f"telegram:{key}",
+        "platform": "telegram",
+        "channel": key.split("/")[0],
+        "url": f"https://t.me/{key}",
+        "text": "",
+        "published_at": published_at,
+        "lang": "en",
+        "entities": json.dumps(entities),
+        "cluster_id": cluster_id,
+    }
+
+
 def posts_per_week(
     today: date, counts: list[int], route: tuple[str, str] = ("fr", "gb")
 ) -> list[dict[str, Any]]:
@@ -142,12 +160,9 @@ def posts_per_week(
     for weeks_ago, n in enumerate(counts):
         day = monday - timedelta(weeks=weeks_ago) + timedelta(days=1)
         posts += [
-            {
-                "origin": route[0],
-                "destination": route[1],
-                "published_at": f"{day}T10:00:00+00:00",
-                "post_key": f"telegram:a/{weeks_ago}-{i}",
-            }
+            flagged_row(
+                f"a/{weeks_ago}-{i}", f"{day}T10:00:00+00:00", {"origin": route[0], "destination": route[1]}
+            )
             for i in range(n)
         ]
     return posts
@@ -335,29 +350,36 @@ def test_a_route_counts_adverts_not_reposts_and_is_keyed_by_its_two_countries():
     monday = TODAY - timedelta(days=TODAY.weekday())
     day = f"{monday}T10:00:00+00:00"
     reposts = [
-        {
-            "origin": "fr-dunkirk",
-            "destination": "gb",
-            "published_at": day,
-            "cluster_id": "c-1",
-            "post_key": f"p{i}",
-        }
-        for i in range(5)
+        flagged_row(f"c{i}/1", day, {"origin": "fr-dunkirk", "destination": "gb"}, "c-1") for i in range(5)
     ]
     assert route_week_alerts(reposts, AlertRules(), TODAY, NOW) == []  # one advert in five channels
     places = ["fr-dunkirk", "fr-calais", "fr-gravelines", "fr", "fr-dunkirk"]
     adverts = [
-        {
-            "origin": place,
-            "destination": "gb",
-            "published_at": day,
-            "cluster_id": f"c-{i}",
-            "post_key": f"q{i}",
-        }
+        flagged_row(f"q{i}/1", day, {"origin": place, "destination": "gb"}, f"c-{i}")
         for i, place in enumerate(places)
     ]
     [alert] = route_week_alerts(adverts, AlertRules(), TODAY, NOW)
     assert alert.key == "route_week:fr>gb:2026-W49" and alert.details["adverts"] == 5
+
+
+def test_a_route_between_two_towns_of_one_country_raises_nothing_and_legs_count():
+    monday = TODAY - timedelta(days=TODAY.weekday())
+    day = f"{monday}T10:00:00+00:00"
+    inland = [
+        flagged_row(f"d{i}/1", day, {"origin": "fr-dunkirk", "destination": "fr-calais"}) for i in range(6)
+    ]
+    assert route_week_alerts(inland, AlertRules(), TODAY, NOW) == []  # no France → France
+    legs = {
+        "origin": "fr-dunkirk",
+        "destination": "fr-calais",
+        "legs": [
+            {"origin": "fr-dunkirk", "destination": "fr-calais", "prices": []},
+            {"origin": "be", "destination": "ie", "prices": []},
+        ],
+    }
+    by_legs = [flagged_row(f"l{i}/1", day, legs) for i in range(5)]
+    [alert] = route_week_alerts(by_legs, AlertRules(), TODAY, NOW)
+    assert alert.key == "route_week:be>ie:2026-W49" and alert.details["adverts"] == 5
 
 
 def test_the_daemon_schedules_the_alerts_job_only_when_alerts_go_somewhere():

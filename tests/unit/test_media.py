@@ -270,3 +270,22 @@ def test_segments_are_positioned_pieces_of_the_hash(hex_: str) -> None:
     assert len(segments(hex_, 32)) == 32
     with pytest.raises(PdqError):
         segments(hex_, 10)
+
+
+def test_a_file_is_written_whole_or_the_old_one_stays(tmp_path, monkeypatch):
+    from vigie.paths import write_atomically
+
+    target = tmp_path / "deep" / "export.json"
+    write_atomically(target, "première\n")
+    assert target.read_bytes() == "première\n".encode()
+    write_atomically(target, b"\x00\xffbytes")
+    assert target.read_bytes() == b"\x00\xffbytes"
+
+    def refuse(src: str, dst: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(OSError, match="disk full"):
+        write_atomically(target, "new")
+    assert target.read_bytes() == b"\x00\xffbytes"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["export.json"]  # no temporary left

@@ -375,3 +375,24 @@ def test_image_groups_find_every_pair_within_the_distance(distance):
     found = intel.image_groups(images, distance)
     assert found == _pairwise_groups(images, distance)
     assert any(len(keys) > 2 for keys in found.values()) and any(len(keys) == 1 for keys in found.values())
+
+
+def test_surviving_id_follows_a_chain_of_merges_and_stops_on_a_cycle():
+    assert intel.surviving_id({}, "net-a") == "net-a"
+    assert intel.surviving_id({"net-a": "net-b", "net-b": "net-c"}, "net-a") == "net-c"
+    assert intel.surviving_id({"net-a": "net-b", "net-b": "net-c"}, "net-c") == "net-c"
+    # Stored ids pointing round in a circle must not hang a reader.
+    assert intel.surviving_id({"net-a": "net-b", "net-b": "net-a"}, "net-a") == "net-b"
+    assert intel.surviving_id({"net-a": "net-a"}, "net-a") == "net-a"
+
+
+def test_route_words_name_countries_else_give_codes():
+    named = {
+        "origin": "fr",
+        "destination": "gb",
+        "origin_name": "France",
+        "destination_name": "United Kingdom",
+    }
+    assert intel.route_words(named) == "France → United Kingdom"
+    assert intel.route_words({"origin": "xx", "destination": None}) == "xx → ?"
+    assert intel.route_words({"destination": "gb"}, unknown="unknown") == "unknown → gb"

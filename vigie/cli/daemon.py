@@ -32,14 +32,15 @@ def run(ctx: click.Context, no_classify: bool) -> None:
 
     Jobs: `crawl:<platform>:<channel>` per source (every `every_minutes`, or `cron`, else
     daemon.crawl_every_minutes), `removal-checks`, `es-replay` when Elasticsearch is
-    configured and `alerts` when a webhook or an email server is (both every
-    daemon.replay_every_minutes); after each crawl, `classify` classifies and indexes what
-    came in, refreshes the networks and raises and sends the alerts, in one long-lived
-    worker process that loads the classifier once. Schedules are kept in
-    <data_dir>/jobs.sqlite across restarts; each job runs `vigie` in a child process, its
-    output in <data_dir>/logs/jobs/, and records its run in the store (`vigie status`).
-    One daemon per data directory; configuration changes apply at the next start, sources
-    approved with `vigie sources add` (or followed automatically) within a minute."""
+    configured (every daemon.replay_every_minutes) and `alerts` when a webhook or an email
+    server is (every daemon.alerts_every_minutes: it evaluates the rules and sends what is
+    due); after each crawl, `classify` classifies and indexes what came in, refreshes the
+    networks and raises the alerts (without sending them), in one long-lived worker process
+    that loads the classifier once. Schedules are kept in <data_dir>/jobs.sqlite across
+    restarts; each job runs `vigie` in a child process, its output in
+    <data_dir>/logs/jobs/, and records its run in the store (`vigie status`). One daemon
+    per data directory; configuration changes apply at the next start, sources approved
+    with `vigie sources add` (or followed automatically) within a minute."""
     from pipeline.daemon import Daemon
 
     config = load(ctx)

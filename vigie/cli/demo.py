@@ -2,13 +2,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 
 from vigie.cli.main import load
 from vigie.cli.output import print_crawl_report
-from vigie.config import VigieConfig
+
+if TYPE_CHECKING:
+    from vigie.store import Store
 
 MAX_ALERTS_SHOWN = 10
 
@@ -66,13 +69,13 @@ def demo(
             )
             return
         console = Console(width=140)
-        # The mirror also serves the posts' images, which are fetched before classification.
-        with progress_bar(console) as progress:
-            classify_and_index(config, report, progress)
-    with Store(config.store_url()) as store:
-        after_run(config, store, report)
-    print_run_summary(report, console)
-    print_intelligence(config)
+        with Store(config.store_url()) as store:
+            # The mirror also serves the posts' images, which are fetched before classification.
+            with progress_bar(console) as progress:
+                classify_and_index(config, report, progress, store=store)
+            after_run(config, store, report)
+            print_run_summary(report, console)
+            print_intelligence(store)
     out = config.store_path().with_name(sample.CANDIDATES_NAME)
     clusters = referral_candidates(config, out)
     click.echo(f"referral candidates: {clusters} clusters of flagged posts → {out}")
@@ -84,19 +87,14 @@ def demo(
     click.echo(sample.format_steps(sample.next_steps(config_path, config, cluster, datetime.now(UTC).year)))
 
 
-def print_intelligence(config: VigieConfig) -> None:
+def print_intelligence(store: Store) -> None:
     """The networks found and the alerts raised, a line each."""
     from pipeline.intel.networks import stored_networks
     from vigie.cli.output import echo
-    from vigie.store import Store
     from vigie.store import alerts as stored_alerts
 
-    with Store(config.store_url(), read_only=True) as store:
-        try:
-            networks = stored_networks(store)
-        except NotImplementedError:
-            networks = []
-        raised = stored_alerts.listed(store, limit=None)
+    networks = stored_networks(store)
+    raised = stored_alerts.listed(store, limit=None)
     for network in networks:
         echo(
             f"network {network.network_id}: {', '.join(network.sources)} "

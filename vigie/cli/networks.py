@@ -8,14 +8,9 @@ from rich.table import Table
 
 from vigie.cli.main import load
 from vigie.cli.output import cell, echo, echo_json
-from vigie.errors import VigieError
 
 if TYPE_CHECKING:
     from pipeline.intel.networks import Network
-
-
-class UnknownNetworkError(VigieError):
-    """`vigie networks ID` names no network: the message lists how to see the ids."""
 
 
 @click.command("networks")
@@ -53,12 +48,10 @@ def networks(
                 found = intel.find_networks(store, config)
                 note = "no networks stored yet: computed now, not stored (`vigie networks --refresh` stores them)"
     if network_id:
-        wanted = network_id.strip()
-        while wanted in merged:
-            wanted = merged[wanted]
+        wanted = intel.surviving_id(merged, network_id.strip())
         chosen = next((n for n in found if n.network_id == wanted), None)
         if chosen is None:
-            raise UnknownNetworkError(f"no network {network_id!r}; `vigie networks` lists them")
+            raise intel.UnknownNetworkError(f"no network {network_id!r}; `vigie networks` lists them")
         if as_json:
             echo_json(
                 {**chosen.to_json(), **({"requested": network_id} if wanted != network_id else {})}, indent=1
@@ -130,7 +123,9 @@ def _table(found: list[Network]) -> None:
 
 
 def _route(route: dict[str, Any]) -> str:
-    return f"{route.get('origin_name') or '?'} → {route.get('destination_name') or '?'} ({route['posts']})"
+    from pipeline.intel.networks import route_words
+
+    return f"{route_words(route)} ({route['posts']})"
 
 
 def _profile(n: Network) -> None:

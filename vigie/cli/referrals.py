@@ -13,7 +13,7 @@ from rich.table import Table
 
 from vigie.cli.main import load
 from vigie.cli.output import cell, echo, echo_json, markup
-from vigie.paths import write_text_atomically
+from vigie.paths import write_atomically
 
 
 @click.group("referrals")
@@ -260,7 +260,7 @@ def stats_cmd(ctx: click.Context, period: str | None, as_json: bool, form: str, 
         if out is None:
             click.echo(text, nl=False)
             return
-        write_text_atomically(out, text)
+        write_atomically(out, text)
         echo(f"wrote the Art. 22 report ({report['notices']} notices, {report['items']} items) to {out}")
         return
     with Store(config.store_url(), read_only=True) as store:

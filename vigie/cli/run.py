@@ -105,9 +105,9 @@ def run(ctx: click.Context, no_crawl: bool, as_json: bool) -> None:
         crawl(config, report)
         if report.crawl is not None and not as_json:
             print_crawl_report(report.crawl)
-    with progress_bar(console) as progress:
-        classify_and_index(config, report, progress)
     with Store(config.store_url()) as store:
+        with progress_bar(console) as progress:
+            classify_and_index(config, report, progress, store=store)
         after_run(config, store, report, wait=AFTER_RUN_WAIT_SECONDS)
     if as_json:
         echo_json(report.to_json(), indent=1)

@@ -44,9 +44,9 @@ def share_group() -> None:
 def _run(
     ctx: click.Context, fmt: str, out: Path | None, period: str | None, network_id: str | None
 ) -> Export:
+    from pipeline.intel.networks import UnknownNetworkError
     from pipeline.report.period import check_span
     from pipeline.share import export_misp, export_stix
-    from pipeline.share.selection import UnknownNetworkError
     from vigie.store import Store
 
     try:

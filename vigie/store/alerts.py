@@ -11,8 +11,8 @@ that dies mid-attempt leaves the delivery to be tried again later. A sender reco
 result only while the claim is still its own (same attempt count, still pending): a sender
 slower than its claim cannot overwrite what the next one recorded.
 
-The rows `alerts:enabled:<rule>` record when each rule was first evaluated on this store
-(`ENABLED_KEY`, written by earlier versions, stands for every rule); they have no delivery.
+The rows `alerts:enabled:<rule>` record when each rule was first evaluated on this store;
+they have no delivery.
 Times are ISO 8601 UTC with microseconds (`timestamp`), so that they compare as text."""
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 
-from vigie.store.analysis import flagged_clause
+from vigie.store.analysis import ANALYSED_POSTS, flagged_clause, flagged_posts_query
 from vigie.store.portable import insert_missing, insert_missing_keys
 from vigie.store.schema import alert_deliveries, alerts, analysis, posts, referrals, removal_checks
 
@@ -34,13 +34,12 @@ if TYPE_CHECKING:
 
 CHANNELS = ("webhook", "email")
 STATUSES = ("pending", "sent", "dead")
-ENABLED_KEY = "alerts:enabled"
 ENABLED_RULE = "enabled"
 SILENT_MARK = "known_before_alerting"  # in a silent alert's stored payload: never delivered
 
 
 def enabled_key(rule: str) -> str:
-    return f"{ENABLED_KEY}:{rule}"
+    return f"alerts:enabled:{rule}"
 
 
 def timestamp(moment: datetime) -> str:
@@ -81,28 +80,15 @@ def _row(alert: NewAlert, silent: bool = False) -> dict[str, Any]:
     }
 
 
-def enabled_at(store: Store) -> str | None:
-    """When this store first evaluated any alert rule, or None: never."""
-    with store.reading() as connection:
-        value = connection.scalar(select(func.min(alerts.c.created_at)).where(alerts.c.rule == ENABLED_RULE))
-    return str(value) if value is not None else None
-
-
 def enabled_rules(store: Store, rules: Iterable[str]) -> set[str]:
-    """Which of these rules were evaluated on this store before (all of them on a store
-    enabled by an earlier version, as one)."""
+    """Which of these rules were evaluated on this store before."""
     wanted = sorted(set(rules))
     with store.reading() as connection:
-        keys = {
-            str(key)
-            for key in connection.scalars(
-                select(alerts.c.alert_key).where(
-                    alerts.c.alert_key.in_([ENABLED_KEY, *(enabled_key(r) for r in wanted)])
-                )
+        keys = set(
+            connection.scalars(
+                select(alerts.c.alert_key).where(alerts.c.alert_key.in_([enabled_key(r) for r in wanted]))
             )
-        }
-    if ENABLED_KEY in keys:
-        return set(wanted)
+        )
     return {rule for rule in wanted if enabled_key(rule) in keys}
 
 
@@ -154,13 +140,6 @@ def raise_alerts(
                 ],
             )
     return [str(key) for key in new]
-
-
-def known_keys(store: Store, rules: Iterable[str]) -> set[str]:
-    """The keys of the stored alerts of these rules (delivered, pending or silent)."""
-    with store.reading() as connection:
-        rows = connection.execute(select(alerts.c.alert_key).where(alerts.c.rule.in_(sorted(set(rules)))))
-        return {str(row.alert_key) for row in rows}
 
 
 def payloads(store: Store, rule: str) -> list[dict[str, Any]]:
@@ -394,21 +373,7 @@ def classified_posts(store: Store) -> int:
         return int(connection.scalar(select(func.count()).select_from(analysis)) or 0)
 
 
-def forget(store: Store, keys: Sequence[str]) -> int:
-    """Remove alerts and their deliveries (tests and operators' clean-up)."""
-    with store.transaction() as connection:
-        connection.execute(delete(alert_deliveries).where(alert_deliveries.c.alert_key.in_(list(keys))))
-        result = connection.execute(delete(alerts).where(alerts.c.alert_key.in_(list(keys))))
-        return int(result.rowcount or 0)
-
-
 # -- what the rules read ------------------------------------------------------------------
-
-
-def _flagged_posts() -> Any:
-    return posts.join(analysis, analysis.c.post_key == posts.c.key).outerjoin(
-        referrals, referrals.c.post_key == posts.c.key
-    )
 
 
 def flagged_clusters(store: Store, decided: Sequence[str], min_posts: int) -> list[dict[str, Any]]:
@@ -417,7 +382,7 @@ def flagged_clusters(store: Store, decided: Sequence[str], min_posts: int) -> li
     p, an = posts.c, analysis.c
     query = (
         select(an.cluster_id, p.platform, p.channel, p.url, p.published_at, an.score)
-        .select_from(_flagged_posts())
+        .select_from(ANALYSED_POSTS)
         .where(flagged_clause(decided), an.cluster_id.is_not(None))
         .order_by(an.cluster_id, p.published_at, p.key)
     )
@@ -442,35 +407,14 @@ def flagged_clusters(store: Store, decided: Sequence[str], min_posts: int) -> li
     return found
 
 
-def flagged_routes(store: Store, decided: Sequence[str], published_since: str) -> list[dict[str, Any]]:
-    """The flagged posts published since then that name a route: origin, destination, time."""
-    p, an = posts.c, analysis.c
-    query = (
-        select(p.key, p.published_at, an.entities, an.cluster_id)
-        .select_from(_flagged_posts())
-        .where(flagged_clause(decided), p.published_at >= published_since)
-        .order_by(p.published_at, p.key)
+def flagged_route_posts(store: Store, decided: Sequence[str], published_since: str) -> list[dict[str, Any]]:
+    """The flagged posts published since then, as `flagged_posts_query` gives them, with
+    their entities (JSON text, as stored) and repost cluster: what the route rule reads."""
+    query = flagged_posts_query(decided, analysis.c.entities, analysis.c.cluster_id).where(
+        posts.c.published_at >= published_since
     )
-    found = []
     with store.reading() as connection:
-        for row in connection.execute(query):
-            try:
-                entities = json.loads(row.entities or "{}")
-            except ValueError:
-                continue
-            origin = entities.get("origin") if isinstance(entities, dict) else None
-            destination = entities.get("destination") if isinstance(entities, dict) else None
-            if origin and destination:
-                found.append(
-                    {
-                        "post_key": row.key,
-                        "cluster_id": row.cluster_id,
-                        "published_at": row.published_at,
-                        "origin": origin,
-                        "destination": destination,
-                    }
-                )
-    return found
+        return [dict(row) for row in connection.execute(query).mappings()]
 
 
 def referred_unremoved(store: Store, referred_before: str) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select, update
 
-from vigie.store.analysis import flagged_clause
+from vigie.store.analysis import ANALYSED_POSTS, flagged_clause
 from vigie.store.media import MIN_PDQ_QUALITY
 from vigie.store.portable import upsert
 from vigie.store.schema import analysis, media_files, network_members, networks, post_media, posts, referrals
@@ -41,27 +41,26 @@ def flagged_posts(store: Store, decided: Sequence[str]) -> list[dict[str, Any]]:
             r.status.label("referral_status"),
             r.outcome.label("referral_outcome"),
         )
-        .select_from(posts.join(analysis, a.post_key == p.key).outerjoin(referrals, r.post_key == p.key))
+        .select_from(ANALYSED_POSTS)
         .where(flagged_clause(decided))
         .order_by(func.coalesce(p.published_at, p.first_seen), p.key)
     )
     with store.reading() as connection:
         rows = [dict(row) for row in connection.execute(query).mappings()]
     for row in rows:
-        row["entities"] = _json_object(row["entities"])
+        row["entities"] = json_object(row["entities"])
     return rows
 
 
 def flagged_images(store: Store, decided: Sequence[str]) -> list[dict[str, Any]]:
     """(post key, file SHA-256, PDQ hex) of every image worth matching of a flagged post."""
-    p, a, r, m = posts.c, analysis.c, referrals.c, media_files.c
+    p, m = posts.c, media_files.c
     query = (
         select(post_media.c.post_key, m.sha256, m.pdq)
         .select_from(
-            post_media.join(media_files, m.sha256 == post_media.c.sha256)
-            .join(posts, p.key == post_media.c.post_key)
-            .join(analysis, a.post_key == p.key)
-            .outerjoin(referrals, r.post_key == p.key)
+            ANALYSED_POSTS.join(post_media, post_media.c.post_key == p.key).join(
+                media_files, m.sha256 == post_media.c.sha256
+            )
         )
         .where(flagged_clause(decided), m.pdq.is_not(None), m.pdq_quality >= MIN_PDQ_QUALITY)
         .order_by(post_media.c.post_key, post_media.c.position)
@@ -84,9 +83,23 @@ def stored_networks(store: Store, include_merged: bool = False) -> list[dict[str
         for member in connection.execute(select(m.network_id, m.kind, m.value, m.joined_at)):
             members.setdefault(member.network_id, {})[(member.kind, member.value)] = member.joined_at
     for row in rows:
-        row["profile"] = _json_object(row["profile"])
+        row["profile"] = json_object(row["profile"])
         row["members"] = members.get(row["network_id"], {})
     return rows
+
+
+def merged_map(store: Store) -> dict[str, str]:
+    """Stored networks absorbed by another: {absorbed id: the id it was merged into}."""
+    n = networks.c
+    query = select(n.network_id, n.merged_into).where(n.merged_into.is_not(None))
+    with store.reading() as connection:
+        return {row.network_id: row.merged_into for row in connection.execute(query)}
+
+
+def count_networks(store: Store) -> int:
+    """How many networks are stored, those merged into another included."""
+    with store.reading() as connection:
+        return int(connection.scalar(select(func.count()).select_from(networks)) or 0)
 
 
 def save_networks(
@@ -135,9 +148,13 @@ def save_networks(
             connection.execute(delete(networks).where(n.network_id.in_(list(dissolved))))
 
 
-def _json_object(value: str | None) -> dict[str, Any]:
+def json_object(value: Any) -> dict[str, Any]:
+    """A stored JSON object (entities, profiles) decoded: {} for none, or for a value that
+    is not JSON or not an object; one already decoded is returned as it is."""
+    if isinstance(value, dict):
+        return value
     try:
-        found = json.loads(value or "{}")
-    except ValueError:
+        found = json.loads(value) if value else {}
+    except (TypeError, ValueError):
         return {}
     return found if isinstance(found, dict) else {}

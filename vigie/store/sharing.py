@@ -7,9 +7,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, select, true
+from sqlalchemy import and_, bindparam, func, select, true
 
-from vigie.store.analysis import flagged_clause
+from vigie.store.analysis import ANALYSED_POSTS, flagged_clause
+from vigie.store.media import _chunks as chunks
+from vigie.store.networks import json_object
 from vigie.store.schema import analysis, posts, referrals, reviews
 
 if TYPE_CHECKING:
@@ -17,11 +19,16 @@ if TYPE_CHECKING:
 
 
 def shareable_posts(
-    store: Store, decided: Sequence[str], start: str | None = None, end: str | None = None
+    store: Store,
+    decided: Sequence[str],
+    start: str | None = None,
+    end: str | None = None,
+    keys: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Flagged posts (`flagged_clause`) published from `start` (included) to `end`
-    (excluded), ISO dates or times, or all (a post without a date only then), in
-    publication order: never a post an analyst rejected, never an unflagged one."""
+    (excluded), ISO dates or times, or all (a post without a date only then), and only
+    those of `keys` if given, in publication order, entities decoded: never a post an
+    analyst rejected, never an unflagged one."""
     p, a, r = posts.c, analysis.c, referrals.c
     latest = select(reviews.c.post_key, func.max(reviews.c.id).label("id")).group_by(reviews.c.post_key)
     latest_review = latest.subquery("latest_review")
@@ -42,13 +49,26 @@ def shareable_posts(
             review.c.reviewer, review.c.decided_at,
         )
         .select_from(
-            posts.join(analysis, a.post_key == p.key)
-            .outerjoin(referrals, r.post_key == p.key)
-            .outerjoin(latest_review, latest_review.c.post_key == p.key)
+            ANALYSED_POSTS.outerjoin(latest_review, latest_review.c.post_key == p.key)
             .outerjoin(review, review.c.id == latest_review.c.id)
         )
         .where(flagged_clause(decided), in_period)
         .order_by(p.published_at, p.key)
     )  # fmt: skip
     with store.reading() as connection:
-        return [dict(row) for row in connection.execute(query).mappings()]
+        if keys is None:
+            rows = [dict(row) for row in connection.execute(query).mappings()]
+        else:
+            query = query.where(p.key.in_(bindparam("keys", expanding=True)))
+            rows = [
+                dict(row)
+                for chunk in chunks(keys)
+                for row in connection.execute(query, {"keys": chunk}).mappings()
+            ]
+            # Parts come back one after another: put them back in publication order.
+            rows.sort(
+                key=lambda row: (row["published_at"] is not None, row["published_at"] or "", row["key"])
+            )
+    for row in rows:
+        row["entities"] = json_object(row["entities"])
+    return rows
