@@ -20,8 +20,7 @@ from pipeline.enrich.routes import country_of
 from pipeline.intel.money import to_eur
 from pipeline.intel.trend_terms import TermCounts, rising_terms
 from pipeline.report.period import bounds, check_span, months_before
-from vigie.store import stored_time
-from vigie.store.networks import json_object
+from vigie.store import json_object, stored_time
 
 if TYPE_CHECKING:
     from vigie.config import VigieConfig

@@ -9,8 +9,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from pipeline.report.period import check_period
-from vigie.store import DECIDED, stored_time
-from vigie.store.networks import json_object
+from vigie.store import DECIDED, json_object, stored_time
 from vigie.store.outcomes import report_referrals
 from vigie.store.queries import report_rows
 

@@ -7,6 +7,7 @@ writing (any crawl) to be upgraded."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -27,6 +28,18 @@ if TYPE_CHECKING:
 
 def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def json_object(value: Any) -> dict[str, Any]:
+    """A stored JSON object (entities, profiles) decoded: {} for none, or for a value that
+    is not JSON or not an object; one already decoded is returned as it is."""
+    if isinstance(value, dict):
+        return value
+    try:
+        found = json.loads(value) if value else {}
+    except (TypeError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def stored_time(value: str | None) -> datetime | None:

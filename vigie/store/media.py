@@ -172,13 +172,13 @@ def media_of(store: Store, post_keys: Sequence[str]) -> dict[str, list[dict[str,
     )
     out: dict[str, list[dict[str, Any]]] = {}
     with store.reading() as connection:
-        for chunk in _chunks(post_keys):
+        for chunk in chunks(post_keys):
             for row in connection.execute(query, {"keys": chunk}).mappings():
                 out.setdefault(row["post_key"], []).append(dict(row))
     return out
 
 
-def _chunks(keys: Sequence[str], size: int = 500) -> Iterable[list[str]]:
+def chunks(keys: Sequence[str], size: int = 500) -> Iterable[list[str]]:
     """A statement takes so many parameters: long key lists go in parts."""
     keys = list(keys)
     for start in range(0, len(keys), size):
@@ -249,7 +249,7 @@ def mark_deleted(store: Store, shas: Iterable[str]) -> None:
     on disk, never a row claiming one that is gone). What was read in them goes too; the
     SHA-256 stays, as the key of what the store once held."""
     shas = sorted(set(shas))
-    for chunk in _chunks(shas):
+    for chunk in chunks(shas):
         with store.transaction() as connection:
             connection.execute(
                 update(media_files)
@@ -275,7 +275,7 @@ def image_hashes(store: Store, post_keys: Sequence[str]) -> dict[str, list[str]]
     )
     out: dict[str, list[str]] = {}
     with store.reading() as connection:
-        for chunk in _chunks(post_keys):
+        for chunk in chunks(post_keys):
             for key, pdq in connection.execute(query, {"keys": chunk}):
                 out.setdefault(key, []).append(pdq)
     return out

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, func, select, update
 
 from vigie.store.analysis import ANALYSED_POSTS, flagged_clause
+from vigie.store.core import json_object
 from vigie.store.media import MIN_PDQ_QUALITY
 from vigie.store.portable import upsert
 from vigie.store.schema import analysis, media_files, network_members, networks, post_media, posts, referrals
@@ -146,15 +147,3 @@ def save_networks(
             # What they had absorbed goes with them: nothing is left to point to.
             connection.execute(delete(networks).where(n.merged_into.in_(list(dissolved))))
             connection.execute(delete(networks).where(n.network_id.in_(list(dissolved))))
-
-
-def json_object(value: Any) -> dict[str, Any]:
-    """A stored JSON object (entities, profiles) decoded: {} for none, or for a value that
-    is not JSON or not an object; one already decoded is returned as it is."""
-    if isinstance(value, dict):
-        return value
-    try:
-        found = json.loads(value) if value else {}
-    except (TypeError, ValueError):
-        return {}
-    return found if isinstance(found, dict) else {}

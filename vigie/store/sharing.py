@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, bindparam, func, select, true
 
 from vigie.store.analysis import ANALYSED_POSTS, flagged_clause
-from vigie.store.media import _chunks as chunks
-from vigie.store.networks import json_object
+from vigie.store.core import json_object
+from vigie.store.media import chunks
 from vigie.store.schema import analysis, posts, referrals, reviews
 
 if TYPE_CHECKING:
