@@ -255,7 +255,7 @@ def test_review_and_referral_cases(store):
     (referred,) = cases.referred_in(store, "2026-10")
     assert referred["status"] == "removed" and referred["removed_at"] == "2026-10-03T00:00:00+00:00"
     assert cases.referred_in(store, "2026-1_") == []  # the period is text, not a pattern
-    assert queries.count_flagged(store, ("confirmed",)) == 2
+    assert queries.count_flagged(store, ("confirmed",)) == 1  # the advert an analyst rejected is not flagged
 
 
 def test_outbox_keeps_one_action_per_document(store):
