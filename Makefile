@@ -78,3 +78,4 @@ bench: classifier
 	$(BIN)/python -m bench.media_throughput
 	$(BIN)/python -m bench.import_throughput
 	$(BIN)/python -m bench.networks
+	$(BIN)/python -m bench.cluster_throughput

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -221,7 +222,8 @@ def after_run(
         report.errors.append(f"alerts: not counted ({failure_line(exc)})")
 
 
-def index(config: VigieConfig, store: Store, report: RunReport) -> None:
+def index(config: VigieConfig, store: Store, report: RunReport, keys: Sequence[str] | None = None) -> None:
+    """Send what the index lacks (with `keys`, only those posts' documents) into the report."""
     from elasticsearch import ApiError, TransportError
 
     from pipeline.index.documents import count_indexed, sync
@@ -239,7 +241,7 @@ def index(config: VigieConfig, store: Store, report: RunReport) -> None:
             f"{waiting} documents wait in the store and will be sent by the next run or `vigie es replay`"
         )
         return
-    result = sync(store, es, config.elasticsearch)
+    result = sync(store, es, config.elasticsearch, keys)
     report.indexed, report.deleted, report.spooled = (
         result.indexed + result.replayed,
         result.deleted,

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 CONFIG_ENV = "VIGIE_CONFIG"
 DATA_DIR_ENV = "VIGIE_DATA_DIR"
@@ -478,6 +478,60 @@ class ImportsConfig(_Section):
     csv: CsvImportConfig = CsvImportConfig()
 
 
+class EgressConfig(_Section):
+    proxy: str = Field(
+        "",
+        description="HTTP(S) proxy the crawls of this egress go through; empty: the worker's own "
+        "address. Credentials never here: $VIGIE_PROXY_USER/$VIGIE_PROXY_PASSWORD",
+    )
+    download_delay: float | None = Field(
+        None,
+        ge=0,
+        le=3600,
+        description="Seconds between requests from this egress; default crawl.download_delay",
+    )
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, value: str) -> str:
+        if not value:
+            return value
+        url = http_url(value, "http://proxy.example.org:3128")
+        if urlsplit(url).username is not None:
+            raise ValueError(
+                "a proxy URL without a user or password (secrets are not read from files: "
+                "set $VIGIE_PROXY_USER and $VIGIE_PROXY_PASSWORD)"
+            )
+        return url
+
+
+class ClusterConfig(_Section):
+    """`vigie daemon --cluster` and `vigie worker`: several machines over the PostgreSQL store."""
+
+    egresses: dict[str, EgressConfig] = Field(
+        default_factory=lambda: {"default": EgressConfig()},
+        description="Egress name -> its proxy and politeness; a source's crawls use its `egress`, "
+        "else one chosen by a hash of its name; each egress runs one crawl at a time",
+    )
+    lease_seconds: float = Field(
+        60.0, ge=5, le=3600, description="A worker silent this long is dead: its jobs are retried"
+    )
+    heartbeat_seconds: float = Field(
+        10.0, gt=0, le=600, description="How often workers and daemons say they are alive"
+    )
+    leader_poll_seconds: float = Field(
+        5.0, gt=0, le=600, description="How often a standby daemon tries to become the leader"
+    )
+    plan_every_seconds: float = Field(
+        30.0, gt=0, le=3600, description="How often the leader gives pending posts to classification batches"
+    )
+    classify_batch: int = Field(256, ge=1, le=100_000, description="Posts per classification job")
+    job_attempts: int = Field(5, ge=1, le=100, description="Tries of a failed job before it is left failed")
+    metrics_port: int = Field(
+        0, ge=0, le=65535, description="Prometheus metrics on this HTTP port; 0: off (--metrics-port)"
+    )
+
+
 class SourceConfig(_Section):
     platform: Literal["telegram"] = Field(description="Only telegram is crawled for now")
     channel: str = Field(description="Channel username, @name or t.me link")
@@ -485,6 +539,9 @@ class SourceConfig(_Section):
     every_minutes: float | None = Field(None, gt=0, le=7 * 24 * 60, description="Crawl interval (daemon)")
     cron: str | None = Field(
         None, description="Crawl schedule as a cron expression (daemon); wins over every_minutes"
+    )
+    egress: str | None = Field(
+        None, description="Cluster mode: the egress its crawls leave by (a key of cluster.egresses)"
     )
 
     @field_validator("channel")
@@ -514,7 +571,20 @@ class VigieConfig(_Section):
     trends: TrendsConfig = TrendsConfig()
     sharing: SharingConfig = SharingConfig()
     alerts: AlertsConfig = AlertsConfig()
+    cluster: ClusterConfig = ClusterConfig()
     sources: list[SourceConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _egresses(self) -> VigieConfig:
+        if not self.cluster.egresses:
+            raise ValueError("cluster.egresses: at least one egress is needed (e.g. default: {})")
+        for i, source in enumerate(self.sources):
+            if source.egress is not None and source.egress not in self.cluster.egresses:
+                known = ", ".join(sorted(self.cluster.egresses))
+                raise ValueError(
+                    f"sources[{i}].egress = {source.egress!r}: not in cluster.egresses ({known})"
+                )
+        return self
 
     def data_path(self) -> Path:
         if self.data_dir:

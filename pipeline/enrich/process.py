@@ -3,13 +3,17 @@
 A post is pending when it has no analysis yet, when its content changed since, or when a
 newer classifier is in use (for posts whose text was kept). Each batch is written in one
 transaction: a crash loses at most the batch in progress, which the next run redoes.
+
+With `keys` (a cluster's classification batch), only those posts are processed, those still
+pending when their chunk is saved; several processes may save at once: each chunk is saved
+under the store's repost lock, after the repost index caught up with what others saved.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -128,16 +132,29 @@ def process(
     keep_text: bool = False,
     progress: Callable[[int], None] | None = None,
     pdq_distance: int = DEFAULT_DISTANCE,
+    keys: Sequence[str] | None = None,
 ) -> ProcessReport:
     from classifier.model import Prediction
 
     report = ProcessReport()
     current = model_id(clf)
     reposts = RepostIndex(store, pdq_distance)
+    chunks = (
+        [list(keys[i : i + batch_size]) for i in range(0, len(keys), batch_size)]
+        if keys is not None
+        else None
+    )
     while True:
-        rows = analysis.pending_posts(store, current, batch_size)
-        if not rows:
-            return report
+        if chunks is None:
+            rows = analysis.pending_posts(store, current, batch_size)
+            if not rows:
+                return report
+        else:
+            if not chunks:
+                return report
+            rows = analysis.pending_posts(store, current, batch_size, keys=chunks.pop(0))
+            if not rows:
+                continue
         texts = [readable(row) for row in rows]
         scored = [i for i, t in enumerate(texts) if t.strip()]
         predictions = dict(zip(scored, clf.predict([texts[i] for i in scored]), strict=True))
@@ -148,7 +165,14 @@ def process(
         hashes = stored_media.image_hashes(store, [rows[i]["key"] for i in pictured])
         empty = Prediction("und", 0.0, 0.0, False, [])
         with store.transaction():
+            if chunks is not None:
+                analysis.hold_repost_lock(store)
+                reposts.catch_up(store)
+                # A batch retried while its first run still goes: what that run saved stays.
+                wanted = analysis.still_pending(store, current, [row["key"] for row in rows])
             for i, row in enumerate(rows):
+                if chunks is not None and row["key"] not in wanted:
+                    continue
                 pred = predictions.get(i, empty)
                 image_pred = in_images.get(i)
                 if image_pred is not None:

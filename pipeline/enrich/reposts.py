@@ -104,6 +104,28 @@ class RepostIndex:
         analysis.save_signature(self.store, post_key, cluster, mh.hashvalues.astype("uint64").tobytes())
         return cluster
 
+    def catch_up(self, store: Store) -> None:
+        """Bring the index in line with the signatures other processes stored since it loaded
+        (new ones, forgotten ones, and clusters merged); call inside the saving transaction,
+        under the store's repost lock."""
+        stored = analysis.signature_clusters(store)
+        for key in [k for k in self.signatures if k not in stored]:
+            self.lsh.remove(key)
+            del self.signatures[key]
+            self.cluster_of.pop(key, None)
+        new = [k for k in stored if k not in self.signatures]
+        for key, cluster in stored.items():
+            if key in self.cluster_of:
+                self.cluster_of[key] = cluster
+        for key, cluster, blob in analysis.signatures_of(store, new):
+            minhash = _from_bytes(blob)
+            self.signatures[key] = minhash
+            self.cluster_of[key] = cluster
+            self.lsh.insert(key, minhash)
+        for key, pdqs in stored_media.image_hashes(store, new).items():
+            for pdq in pdqs:
+                self.images.add(key, pdq)
+
     def _age(self, cluster_id: str) -> tuple[str, str]:
         # The cluster whose first post was stored earliest is the older one.
         return (analysis.cluster_first_seen(self.store, cluster_id) or "9999", cluster_id)

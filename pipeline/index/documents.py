@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -146,11 +146,13 @@ class IndexReport:
     errors: list[str] = field(default_factory=list)
 
 
-def _actions_to_send(store: Store, config: ElasticsearchConfig) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(doc hash or '', bulk action) for every flagged post whose indexed copy is out of date,
-    and a delete for every indexed post that is no longer flagged."""
+def _actions_to_send(
+    store: Store, config: ElasticsearchConfig, keys: Sequence[str] | None = None
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(doc hash or '', bulk action) for every flagged post (or those of `keys`) whose indexed
+    copy is out of date, and a delete for every indexed post that is no longer flagged."""
     places = gazetteer()
-    candidates = list(outbox.index_candidates(store))
+    candidates = list(outbox.index_candidates(store, keys))
     media = stored_media.media_of(store, [row["key"] for row in candidates])
     for row in candidates:
         # The month a post is filed under never changes: its date, else when it was first seen.
@@ -186,9 +188,38 @@ def _send(
     report: IndexReport,
     from_spool: dict[str, int],
 ) -> None:
+    """Send `actions` and record what the cluster said. On PostgreSQL, where several
+    processes index at once (a full sync beside a batch's), each chunk is sent and marked
+    under the store's index lock: the last mark of a document is then that of the last copy
+    sent, so a copy older than the store is always seen as out of date by the next sync."""
+    if store.backend != "postgresql":
+        _send_chunk(es, store, config, actions, report, from_spool)
+        return
+    size = max(1, config.chunk_size)
+    for start in range(0, len(actions), size):
+        chunk = actions[start : start + size]
+        with store.transaction():
+            outbox.hold_index_lock(store)
+            gone = _send_chunk(es, store, config, chunk, report, from_spool)
+        if gone is not None:  # the rest waits in the spool rather than for the cluster's timeouts
+            _spool_unsent(store, actions[start + size :], gone, report)
+            return
+
+
+def _send_chunk(
+    es: Elasticsearch,
+    store: Store,
+    config: ElasticsearchConfig,
+    actions: list[tuple[str, dict[str, Any]]],
+    report: IndexReport,
+    from_spool: dict[str, int],
+) -> str | None:
+    """Send `actions` in bulk and record the outcomes; why, when the cluster went away."""
     from elasticsearch import TransportError
     from elasticsearch.helpers import streaming_bulk
 
+    if not actions:
+        return None
     by_id = {action["_id"]: (digest, action) for digest, action in actions}
     results = streaming_bulk(
         es,
@@ -202,6 +233,7 @@ def _send(
     )
     answered: set[str] = set()
     outcomes: list[tuple[str, dict[str, Any], bool]] = []
+    gone: str | None = None
 
     def flush() -> None:
         # A chunk of outcomes per short transaction (the store is not locked while the
@@ -220,13 +252,24 @@ def _send(
                 flush()
     except TransportError as exc:
         # The cluster went away mid-run: everything it did not acknowledge waits in the spool.
-        reason = f"{type(exc).__name__}: {exc}"
+        reason = gone = f"{type(exc).__name__}: {exc}"
         for doc_id, (_, action) in by_id.items():
             if doc_id not in answered:
                 outcomes.append(
                     (action["_op_type"], {"_id": doc_id, "status": 0, "error": {"reason": reason}}, False)
                 )
     flush()
+    return gone
+
+
+def _spool_unsent(
+    store: Store, actions: list[tuple[str, dict[str, Any]]], reason: str, report: IndexReport
+) -> None:
+    by_id = {action["_id"]: (digest, action) for digest, action in actions}
+    with store.transaction():
+        for doc_id, (_, action) in by_id.items():
+            info = {"_id": doc_id, "status": 0, "error": {"reason": reason}}
+            _record(store, by_id, action["_op_type"], info, False, report, {})
 
 
 def _record(
@@ -263,11 +306,18 @@ def spooled(store: Store) -> list[tuple[str, dict[str, Any]]]:
     return [(body["digest"], body["action"]) for body in outbox.spooled_actions(store)]
 
 
-def sync(store: Store, es: Elasticsearch, config: ElasticsearchConfig) -> IndexReport:
+def sync(
+    store: Store, es: Elasticsearch, config: ElasticsearchConfig, keys: Sequence[str] | None = None
+) -> IndexReport:
     """Send every out-of-date document, the spooled ones first (rebuilt from the store, so
     the newest content goes). Items that fail go to the spool with their error; the store
-    records what the cluster acknowledged, so nothing is sent twice or lost."""
+    records what the cluster acknowledged, so nothing is sent twice or lost. With `keys`,
+    only those posts' documents (a classification batch's); the spool waits for a full sync
+    or `vigie es replay`."""
     report = IndexReport()
+    if keys is not None:
+        _send(es, store, config, list(_actions_to_send(store, config, keys)), report, {})
+        return report
     spool = spooled(store)
     spool_ids = {action["_id"]: 1 for _, action in spool}
     fresh = list(_actions_to_send(store, config))
@@ -289,8 +339,9 @@ def sync(store: Store, es: Elasticsearch, config: ElasticsearchConfig) -> IndexR
 
 
 def count_indexed(es: Elasticsearch, config: ElasticsearchConfig) -> int:
-    es.indices.refresh(index=config.index_prefix)
-    return int(es.count(index=config.index_prefix)["count"])
+    """Documents behind the alias; 0 while no monthly index exists (a new or emptied cluster)."""
+    es.indices.refresh(index=config.index_prefix, allow_no_indices=True, ignore_unavailable=True)
+    return int(es.count(index=config.index_prefix, allow_no_indices=True, ignore_unavailable=True)["count"])
 
 
 def _numeric_id(value: str) -> int | None:

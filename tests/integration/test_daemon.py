@@ -24,6 +24,7 @@ import pytest
 from crawlers.telegram.mirror import Faults
 from pipeline.daemon import process_alive, read_status
 from tests.conftest import make_channel, run_vigie
+from tests.support.waiting import wait_for
 from vigie.config_file import load_config
 
 
@@ -71,17 +72,6 @@ def daemons(tmp_path: Path) -> Iterator[Daemons]:
     d = Daemons(tmp_path)
     yield d
     d.cleanup()
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 60, every: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(every)
 
 
 def query(tmp_path: Path, sql: str, *args: Any) -> list[sqlite3.Row]:

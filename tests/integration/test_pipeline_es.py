@@ -167,6 +167,22 @@ def test_node_dying_mid_run_loses_nothing(tmp_path, es_url, es_node, demo_store)
     assert count_indexed(Elasticsearch(es_url), config) == flagged(store_path)
 
 
+def test_replay_all_refills_an_index_that_lost_its_data(tmp_path, es_url, demo_store):
+    store_path = copy_store(demo_store, tmp_path)
+    config_file = tmp_path / "vigie.yaml"
+    config_file.write_text(f"data_dir: {tmp_path}\n", encoding="utf-8")
+    env = {"VIGIE_ES_URL": es_url}
+    run_vigie("es", "replay", config=config_file, env=env, check=True)
+    es = Elasticsearch(es_url)
+    assert count_indexed(es, ElasticsearchConfig()) == flagged(store_path) > 0
+    es.indices.delete(index="vigie-posts-*")  # the cluster lost its data
+    plain = run_vigie("es", "replay", config=config_file, env=env, check=True)
+    assert "sent 0 documents" in plain.stdout  # the store still believes the index holds them
+    refill = run_vigie("es", "replay", "--all", config=config_file, env=env, check=True)
+    assert f"sent {flagged(store_path)} documents" in refill.stdout
+    assert count_indexed(es, ElasticsearchConfig()) == flagged(store_path)
+
+
 def test_dead_cluster_at_start_is_a_warning_and_nothing_is_lost(tmp_path, es_url, demo_store, shipped):
     store_path = copy_store(demo_store, tmp_path)
     config_file = tmp_path / "vigie.yaml"

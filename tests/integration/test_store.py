@@ -300,8 +300,8 @@ def test_sqlite_is_in_wal_mode_and_keeps_its_schema_number(tmp_path):
     with Store(tmp_path / "vigie.db") as store:
         assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-        assert store.db.execute("PRAGMA user_version").fetchone()[0] == 7  # what older releases read
-        assert head() == "0007"
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == 8  # what older releases read
+        assert head() == "0008"
 
 
 @pytest.mark.parametrize("name", ["schema1.db", "schema3.db", "schema4.db", "release-0004.db"])
@@ -313,7 +313,7 @@ def test_a_store_of_an_earlier_release_is_upgraded_with_nothing_lost(tmp_path, n
     before = sqlite_rows(path)
     with Store(path) as store:
         assert legacy_differences(store) == []
-        assert store.db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0007",)]
+        assert store.db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0008",)]
         keys = [p["key"] for p in store.posts()]
     after = sqlite_rows(path)
     # Schema 6 holds post ids as text: 42 is "42" (key, platform, channel, post_id, ...).

@@ -133,6 +133,8 @@ class ElasticsearchNode(ServerProcess):
     the same node back at the same URL with its data.
     """
 
+    cluster_name = "vigie-test"
+
     def __init__(
         self, data_dir: Path, port: int | None = None, heap: str = "512m", fast_start: bool = True
     ) -> None:
@@ -147,10 +149,11 @@ class ElasticsearchNode(ServerProcess):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def _command(self, home: Path) -> list[str]:
-        settings = {
+    def _settings(self) -> dict[str, object]:
+        """The node's `-E` settings, before the ones its distribution's modules need."""
+        return {
             "discovery.type": "single-node",
-            "cluster.name": "vigie-test",
+            "cluster.name": self.cluster_name,
             "node.name": "vigie-test",
             "network.host": "127.0.0.1",
             "http.port": self.port,
@@ -160,6 +163,9 @@ class ElasticsearchNode(ServerProcess):
             "cluster.routing.allocation.disk.threshold_enabled": "false",
             "action.destructive_requires_name": "false",
         }
+
+    def _command(self, home: Path) -> list[str]:
+        settings = self._settings()
         modules = home / "modules"
         if (modules / "ingest-geoip").is_dir():  # absent from integ-test-zip: unknown settings are fatal
             settings["ingest.geoip.downloader.enabled"] = "false"
@@ -230,7 +236,7 @@ class ElasticsearchNode(ServerProcess):
         url = f"{self.url}/_cluster/health?wait_for_status=yellow&timeout=1s"
         try:
             with urllib.request.urlopen(url, timeout=3) as resp:
-                return resp.status == 200 and b'"vigie-test"' in resp.read()
+                return resp.status == 200 and f'"{self.cluster_name}"'.encode() in resp.read()
         except (urllib.error.URLError, OSError):  # refused, 408 (not yet yellow), reset
             return False
 

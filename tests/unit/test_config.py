@@ -161,3 +161,26 @@ def test_alert_webhooks_are_https_beyond_this_machine():
     ).alerts.webhook.url
     with pytest.raises(ConfigurationError, match=r"alerts\.webhook\.url = .*: expected an https:// URL"):
         parse_config({"alerts": {"webhook": {"url": "http://alerts.example.org/vigie"}}}, "vigie.yaml")
+
+
+def test_cluster_egresses_keep_credentials_out_of_the_file():
+    ok = parse_config({"cluster": {"egresses": {"eu": {"proxy": "http://proxy.example.org:3128"}}}})
+    assert ok.cluster.egresses["eu"].proxy == "http://proxy.example.org:3128"
+    with pytest.raises(ConfigurationError) as err:
+        parse_config(
+            {"cluster": {"egresses": {"eu": {"proxy": "http://bob:hunter2@proxy.example.org:3128"}}}}
+        )
+    assert "VIGIE_PROXY_PASSWORD" in str(err.value) and "hunter2" not in str(err.value)
+
+
+def test_a_source_names_a_configured_egress():
+    source: dict[str, str] = {"platform": "telegram", "channel": "somechannel"}
+    data = {"cluster": {"egresses": {"eu": {}}}, "sources": [source]}
+    assert parse_config(data).cluster.egresses.keys() == {"eu"}
+    source["egress"] = "us"
+    with pytest.raises(
+        ConfigurationError, match=r"sources\[0\]\.egress = 'us': not in cluster\.egresses \(eu\)"
+    ):
+        parse_config(data)
+    with pytest.raises(ConfigurationError, match="at least one egress"):
+        parse_config({"cluster": {"egresses": {}}})

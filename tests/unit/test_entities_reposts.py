@@ -134,6 +134,24 @@ def test_bridging_post_merges_clusters_and_the_older_id_wins(tmp_path):
     store.close()
 
 
+def test_an_index_catches_up_with_what_another_process_saved(tmp_path):
+    advert = "Boat from Zuwara to Lampedusa every Friday, 3000 dollars, safe and guaranteed, call us."
+    gone = "Truck from Calais to Dover every night, 2000 pounds, no checks at the border, call us."
+    posts = [
+        Post("telegram", ch, i, f"https://t.me/{ch}/{i}", t, None)
+        for i, (ch, t) in enumerate([("a", advert), ("b", advert + " 🔥"), ("c", gone)], 1)
+    ]
+    store = _store_with(tmp_path, posts)
+    mine, theirs = RepostIndex(store), RepostIndex(store)
+    mine.assign(posts[2].key, gone)
+    first = theirs.assign(posts[0].key, advert)
+    analysis.forget_signature(store, posts[2].key)  # the other process no longer flags it
+    mine.catch_up(store)
+    assert posts[2].key not in mine.signatures and posts[2].key not in mine.cluster_of
+    assert mine.assign(posts[1].key, advert + " 🔥") == first
+    store.close()
+
+
 def test_channels_sharing_contacts(tmp_path):
     posts = [
         Post("telegram", ch, i, f"https://t.me/{ch}/{i}", "x", None)

@@ -9,15 +9,43 @@ import click
 from vigie.cli.main import load
 from vigie.cli.output import cell, echo, echo_json, markup
 
+_CLUSTER_OPTIONS = (
+    click.option(
+        "--cluster",
+        is_flag=True,
+        help="Cluster mode (PostgreSQL store): lead the cluster's schedule when this daemon holds "
+        "the leader lock, else stand by; jobs go to the queue for `vigie worker`.",
+    ),
+    click.option("--name", "node_name", metavar="NODE", help="This node's name in `vigie cluster status`."),
+    click.option(
+        "--metrics-port",
+        type=click.IntRange(0, 65535),
+        default=None,
+        metavar="PORT",
+        help="With --cluster: Prometheus metrics on this port (default cluster.metrics_port; 0: off).",
+    ),
+)
+
+
+def _cluster_options(func: Any) -> Any:
+    for option in reversed(_CLUSTER_OPTIONS):
+        func = option(func)
+    return func
+
 
 @click.group("daemon", invoke_without_command=True)
+@_cluster_options
 @click.pass_context
-def daemon_group(ctx: click.Context) -> None:
+def daemon_group(ctx: click.Context, cluster: bool, node_name: str | None, metrics_port: int | None) -> None:
     """Crawl every source on its schedule, classify and index what comes in, check
     removals, replay the Elasticsearch spool and deliver alerts. Without a subcommand:
     `vigie daemon run`."""
     if ctx.invoked_subcommand is None:
-        ctx.invoke(run)
+        ctx.invoke(run, cluster=cluster, node_name=node_name, metrics_port=metrics_port)
+    elif cluster or node_name or metrics_port is not None:
+        raise click.UsageError(
+            f"--cluster, --name and --metrics-port run the daemon: not with `vigie daemon {ctx.invoked_subcommand}`"
+        )
 
 
 @daemon_group.command("run")
@@ -26,8 +54,15 @@ def daemon_group(ctx: click.Context) -> None:
     is_flag=True,
     help="Only crawl: do not classify and index after each crawl (`vigie run --no-crawl` does it).",
 )
+@_cluster_options
 @click.pass_context
-def run(ctx: click.Context, no_classify: bool) -> None:
+def run(
+    ctx: click.Context,
+    no_classify: bool = False,
+    cluster: bool = False,
+    node_name: str | None = None,
+    metrics_port: int | None = None,
+) -> None:
     """Run the scheduler in the foreground until SIGTERM or Ctrl-C.
 
     Jobs: `crawl:<platform>:<channel>` per source (every `every_minutes`, or `cron`, else
@@ -40,11 +75,22 @@ def run(ctx: click.Context, no_classify: bool) -> None:
     restarts; each job runs `vigie` in a child process, its output in
     <data_dir>/logs/jobs/, and records its run in the store (`vigie status`). One daemon
     per data directory; configuration changes apply at the next start, sources approved
-    with `vigie sources add` (or followed automatically) within a minute."""
-    from pipeline.daemon import Daemon
+    with `vigie sources add` (or followed automatically) within a minute.
 
+    With --cluster (a PostgreSQL store): the daemons of a cluster elect one leader (a
+    PostgreSQL advisory lock; a standby takes over within cluster.leader_poll_seconds of
+    the leader's end), which enqueues the same jobs for `vigie worker` processes instead of
+    running them, gives pending posts to classification batches and retries the jobs of
+    workers silent for cluster.lease_seconds."""
     config = load(ctx)
     obj = ctx.obj or {}
+    if cluster:
+        _run_cluster(ctx, config, no_classify, node_name, metrics_port)
+        return
+    if node_name or metrics_port is not None:
+        raise click.UsageError("--name and --metrics-port need --cluster")
+    from pipeline.daemon import Daemon
+
     daemon = Daemon(
         config,
         obj.get("config_path"),
@@ -54,6 +100,23 @@ def run(ctx: click.Context, no_classify: bool) -> None:
     )
     code = daemon.run(announce=lambda message: echo(message, err=True))
     ctx.exit(code)
+
+
+def _run_cluster(
+    ctx: click.Context, config: Any, no_classify: bool, node_name: str | None, metrics_port: int | None
+) -> None:
+    from pipeline.cluster.leader import Leader
+
+    if no_classify:
+        raise click.UsageError("--no-classify does not apply with --cluster (workers classify)")
+    leader = Leader(
+        config,
+        (ctx.obj or {}).get("config_path"),
+        node_name=node_name,
+        metrics_port=metrics_port,
+        announce=lambda message: echo(message, err=True),
+    )
+    ctx.exit(leader.run())
 
 
 def _ago(seconds: float | None) -> str:

@@ -55,12 +55,19 @@ def setup_cmd(ctx: click.Context, dry_run: bool, print_template: bool) -> None:
 
 
 @es_group.command("replay")
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Send every flagged post's document again, as to an empty index (after the cluster lost "
+    "its data or was restored from an older snapshot).",
+)
 @click.pass_context
-def replay(ctx: click.Context) -> None:
+def replay(ctx: click.Context, everything: bool) -> None:
     """Send what the spool and the store hold that the cluster has not acknowledged."""
     from pipeline.index.documents import count_indexed, spooled, sync
     from pipeline.index.template import connect, describe_es_error, es_url, setup
-    from vigie.store import Store
+    from vigie.store import Store, outbox
 
     config = load(ctx)
     url = es_url(config.elasticsearch)
@@ -69,6 +76,8 @@ def replay(ctx: click.Context) -> None:
         before = len(spooled(store))
         try:
             setup(es, config.elasticsearch)
+            if everything:  # after the cluster answered: forgotten only when it can take them
+                outbox.forget_indexed(store)
             result = sync(store, es, config.elasticsearch)
             total = count_indexed(es, config.elasticsearch)
         except _client_errors() as exc:

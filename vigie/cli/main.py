@@ -40,6 +40,8 @@ COMMANDS = {
     "trends": "vigie.cli.trends:trends",
     "share": "vigie.cli.share:share_group",
     "alerts": "vigie.cli.alerts:alerts_group",
+    "worker": "vigie.cli.worker:worker",
+    "cluster": "vigie.cli.cluster:cluster_group",
 }
 HELP = {
     "crawl": "Collect public posts from configured or named sources.",
@@ -65,10 +67,13 @@ HELP = {
     "trends": "Prices per route and month, new code words and new routes.",
     "share": "MISP events and STIX 2.1 bundles for intelligence partners.",
     "alerts": "Alerts sent by webhook and email; dead letters and retries.",
+    "worker": "Cluster mode: take crawl, classification and other jobs from the queue.",
+    "cluster": "Cluster mode: the leader, workers, queues and lag.",
 }
 
 
 DEBUG = {"on": False}  # --debug, set while the command line is parsed
+LOG_FORMAT = {"value": "text"}  # --log-format, for commands that start vigie child processes
 
 
 class LazyGroup(click.Group):
@@ -115,15 +120,25 @@ def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
     callback=_set_debug,
     help="On an error, print the traceback as well as the one-line message (also $VIGIE_DEBUG=1).",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    envvar="VIGIE_LOG_FORMAT",
+    help="Log lines as text, or as one JSON object each (ts, level, logger, message, and fields "
+    "such as task, job_id, node) for a log shipper (also $VIGIE_LOG_FORMAT).",
+)
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+def cli(ctx: click.Context, config_path: str | None, verbose: bool, log_format: str) -> None:
     """Vigie finds migrant-smuggling service adverts on public social media and turns
     them into takedown referrals."""
     ctx.ensure_object(dict)
     ctx.obj["config_path"] = config_path
     ctx.obj["verbose"] = verbose
     ctx.obj["debug"] = DEBUG["on"]
-    configure_logging(verbose, DEBUG["on"])
+    ctx.obj["log_format"] = LOG_FORMAT["value"] = log_format
+    configure_logging(verbose, DEBUG["on"], log_format)
 
 
 class OneLineFormatter(logging.Formatter):
@@ -168,18 +183,26 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
-def configure_logging(verbose: bool, debug: bool = False) -> None:
+def configure_logging(verbose: bool, debug: bool = False, log_format: str = "text") -> None:
     """Vigie's own messages from WARNING (INFO with -v). Library loggers are quieter: the
     Elasticsearch client and urllib3 log every retry of an outage Vigie reports itself in
     one line, so they show only errors unless -v; so does APScheduler, whose "maximum number
     of running instances reached" means only that a classification was asked for while one
-    ran (the daemon's status and job logs say what ran). Scrapy and Twisted show warnings."""
+    ran (the daemon's status and job logs say what ran). Scrapy and Twisted show warnings.
+    `log_format` "json" writes each record as one JSON object (vigie.logs)."""
+    from vigie.logs import JsonFormatter
+
     level = logging.INFO if verbose else logging.WARNING
     handler = _StderrHandler()
-    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", debug))
+    formatter: logging.Formatter
+    if log_format == "json":
+        formatter = JsonFormatter(tracebacks=debug)
+    else:
+        formatter = OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", debug)
+    handler.setFormatter(formatter)
     handler.setLevel(level)
     root = logging.getLogger()
-    for old in [h for h in root.handlers if isinstance(h.formatter, OneLineFormatter)]:
+    for old in [h for h in root.handlers if isinstance(h.formatter, OneLineFormatter | JsonFormatter)]:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)

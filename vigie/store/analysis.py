@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 
 from vigie.store.portable import insert_missing, upsert
 from vigie.store.posts import in_id_order
@@ -15,9 +15,10 @@ if TYPE_CHECKING:
     from vigie.store.core import Store
 
 
-def _pending(current_model: str) -> Any:
-    # Posts never analysed, changed since, or analysed by another model (while their text is
-    # kept), once their media are read.
+def pending_clause(current_model: str) -> Any:
+    """The one rule for a post to (re)classify, over `POSTS_AND_ANALYSIS`: never analysed,
+    changed since, or analysed by another model (while its text is kept), once its media are
+    read."""
     return and_(
         posts.c.media_pending == 0,
         or_(
@@ -40,7 +41,7 @@ def flagged_clause(decided: Sequence[str]) -> Any:
     )
 
 
-_POSTS_AND_ANALYSIS = posts.outerjoin(analysis, analysis.c.post_key == posts.c.key)
+POSTS_AND_ANALYSIS = posts.outerjoin(analysis, analysis.c.post_key == posts.c.key)
 
 
 # Flagged posts with their analysis and referral: what `flagged_clause` reads.
@@ -63,22 +64,56 @@ def flagged_posts_query(decided: Sequence[str], *columns: Any) -> Any:
     )  # fmt: skip
 
 
-def pending_posts(store: Store, current_model: str, limit: int) -> list[dict[str, Any]]:
-    """Posts to (re)classify, with their referral status, in channel and id order."""
+def pending_posts(
+    store: Store, current_model: str, limit: int, keys: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """Posts to (re)classify, with their referral status, in channel and id order; with
+    `keys`, only those of these posts that are still pending."""
     status = select(referrals.c.status).where(referrals.c.post_key == posts.c.key).scalar_subquery()
     query = (
         select(posts, status.label("referral_status"))
-        .select_from(_POSTS_AND_ANALYSIS)
-        .where(_pending(current_model))
+        .select_from(POSTS_AND_ANALYSIS)
+        .where(pending_clause(current_model))
         .order_by(*in_id_order())
         .limit(limit)
     )
+    if keys is not None:
+        query = query.where(posts.c.key.in_(list(keys)))
     with store.reading() as connection:
         return [dict(row) for row in connection.execute(query).mappings()]
 
 
+def still_pending(store: Store, current_model: str, keys: Sequence[str]) -> set[str]:
+    """Those of `keys` that are still to (re)classify (inside a transaction: as it sees them)."""
+    if not keys:
+        return set()
+    query = (
+        select(posts.c.key)
+        .select_from(POSTS_AND_ANALYSIS)
+        .where(pending_clause(current_model), posts.c.key.in_(list(keys)))
+    )
+    with store.reading() as connection:
+        return set(connection.scalars(query))
+
+
+REPOST_LOCK = "vigie:reposts"
+REPOST_LOCK_WAIT_SECONDS = 120.0  # grouping a batch's reposts takes seconds; longer is a stuck holder
+
+
+def hold_repost_lock(store: Store, timeout_seconds: float = REPOST_LOCK_WAIT_SECONDS) -> None:
+    """Inside a transaction: wait until no other transaction groups reposts, and hold that
+    until this one ends, so that processes saving batches at once see each other's clusters.
+    On PostgreSQL a transaction-level advisory lock, waited for at most `timeout_seconds`
+    (then `vigie.store.cluster.LockWaitTimeout`); SQLite serialises writers itself."""
+    if store.backend != "postgresql":
+        return
+    from vigie.store.cluster import hold_xact_lock
+
+    hold_xact_lock(store, REPOST_LOCK, timeout_seconds)
+
+
 def count_pending(store: Store, current_model: str) -> int:
-    query = select(func.count()).select_from(_POSTS_AND_ANALYSIS).where(_pending(current_model))
+    query = select(func.count()).select_from(POSTS_AND_ANALYSIS).where(pending_clause(current_model))
     with store.reading() as connection:
         return int(connection.scalar(query) or 0)
 
@@ -113,6 +148,34 @@ def all_signatures(store: Store) -> list[tuple[str, str, bytes]]:
     query = select(signatures.c.post_key, signatures.c.cluster_id, signatures.c.minhash)
     with store.reading() as connection:
         return [(row.post_key, row.cluster_id, bytes(row.minhash)) for row in connection.execute(query)]
+
+
+def signature_clusters(store: Store) -> dict[str, str]:
+    """The cluster id of every signed post (what changes when another process groups reposts)."""
+    query = select(signatures.c.post_key, signatures.c.cluster_id)
+    with store.reading() as connection:
+        return {row.post_key: row.cluster_id for row in connection.execute(query)}
+
+
+def signatures_of(store: Store, keys: Sequence[str]) -> list[tuple[str, str, bytes]]:
+    """(post key, cluster id, MinHash bytes) of those of `keys` that are signed."""
+    if not keys:
+        return []
+    query = select(signatures.c.post_key, signatures.c.cluster_id, signatures.c.minhash).where(
+        signatures.c.post_key.in_(bindparam("keys", expanding=True))
+    )
+    out: list[tuple[str, str, bytes]] = []
+    with store.reading() as connection:
+        for start in range(0, len(keys), _KEYS_PER_QUERY):
+            chunk = list(keys[start : start + _KEYS_PER_QUERY])
+            out += [
+                (r.post_key, r.cluster_id, bytes(r.minhash))
+                for r in connection.execute(query, {"keys": chunk})
+            ]
+    return out
+
+
+_KEYS_PER_QUERY = 500  # SQLite's bound parameters are limited
 
 
 def save_signature(store: Store, post_key: str, cluster_id: str, minhash: bytes) -> None:

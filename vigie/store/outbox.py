@@ -5,10 +5,10 @@ answered, sent again by the next sync."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 
 from vigie.store.core import utcnow
 from vigie.store.schema import analysis, posts, referrals, spool
@@ -17,9 +17,9 @@ if TYPE_CHECKING:
     from vigie.store.core import Store
 
 
-def index_candidates(store: Store) -> Iterator[dict[str, Any]]:
-    """Every post flagged, in the review band, or indexed once, with its analysis and
-    referral state: the index may need to add, update or delete it."""
+def index_candidates(store: Store, keys: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
+    """Every post flagged, in the review band, or indexed once (or those of `keys`), with its
+    analysis and referral state: the index may need to add, update or delete it."""
     a, r = analysis.c, referrals.c
     query = (
         select(
@@ -46,9 +46,31 @@ def index_candidates(store: Store) -> Iterator[dict[str, Any]]:
         )
         .where(or_(a.is_advert == 1, a.needs_review == 1, a.indexed_sha256.is_not(None)))
     )
+    if keys is None:
+        with store.reading() as connection:
+            for row in connection.execute(query).mappings():
+                yield dict(row)
+        return
+    keys = list(keys)
+    query = query.where(a.post_key.in_(bindparam("keys", expanding=True)))
     with store.reading() as connection:
-        for row in connection.execute(query).mappings():
-            yield dict(row)
+        for start in range(0, len(keys), KEYS_PER_QUERY):
+            for row in connection.execute(query, {"keys": keys[start : start + KEYS_PER_QUERY]}).mappings():
+                yield dict(row)
+
+
+KEYS_PER_QUERY = 500  # SQLite's bound parameters are limited
+
+
+def forget_indexed(store: Store) -> int:
+    """Forget what the index acknowledged (it lost its data, or was restored from an older
+    snapshot): the next sync sends every flagged post's document again. Returns how many
+    posts it had acknowledged."""
+    with store.transaction() as connection:
+        result = connection.execute(
+            update(analysis).where(analysis.c.indexed_sha256.is_not(None)).values(indexed_sha256=None)
+        )
+    return int(result.rowcount or 0)
 
 
 def mark_indexed(store: Store, doc_id: str, digest: str | None) -> None:
@@ -58,6 +80,23 @@ def mark_indexed(store: Store, doc_id: str, digest: str | None) -> None:
             update(analysis).where(analysis.c.post_key == doc_id).values(indexed_sha256=digest)
         )
         connection.execute(delete(spool).where(spool.c.doc_id == doc_id))
+
+
+INDEX_LOCK = "vigie:index"
+INDEX_LOCK_WAIT_SECONDS = 300.0  # a chunk's bulk request, retries and backoff included
+
+
+def hold_index_lock(store: Store, timeout_seconds: float = INDEX_LOCK_WAIT_SECONDS) -> None:
+    """Inside a transaction: wait until no other process sends documents to the index, and
+    hold that until this transaction ends; a chunk sent and marked under it leaves
+    `indexed_sha256` describing what the index holds last, whichever sync wrote it. On
+    PostgreSQL a transaction-level advisory lock (`vigie.store.cluster.LockWaitTimeout`
+    after `timeout_seconds`); nothing on SQLite, where syncs are not run side by side."""
+    if store.backend != "postgresql":
+        return
+    from vigie.store.cluster import hold_xact_lock
+
+    hold_xact_lock(store, INDEX_LOCK, timeout_seconds)
 
 
 def spool_action(store: Store, doc_id: str, op: str, body: dict[str, Any], error: str) -> None:

@@ -363,6 +363,34 @@ alert_deliveries = Table(
 )
 
 
+# Cluster mode (`vigie daemon --cluster`, `vigie worker`): each node's role and heartbeat,
+# for `vigie cluster status`; the queue itself is procrastinate's tables in the same database.
+cluster_nodes = Table(
+    "cluster_nodes",
+    metadata,
+    Column("node_id", Text, primary_key=True),
+    Column("role", Text, nullable=False),
+    Column("host", Text, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("egress", Text),
+    Column("started_at", Text, nullable=False),
+    Column("heartbeat_at", Text, nullable=False),
+    Column("stopped_at", Text),
+    Column("detail", Text, nullable=False, server_default=text("'{}'")),
+    CheckConstraint("role IN ('leader', 'standby', 'worker')", name="cluster_nodes_role_check"),
+)
+
+# A pending post given to one classification batch (a queued job); released when the batch
+# is done, so that no post is in two batches at once.
+classify_claims = Table(
+    "classify_claims",
+    metadata,
+    Column("post_key", Text, primary_key=True),
+    Column("batch_id", Text, nullable=False),
+    Column("claimed_at", Text, nullable=False),
+    Index("classify_claims_by_batch", "batch_id"),
+)
+
 # The embedding cache: a file of its own beside the store (a cache, rebuilt when lost).
 cache_metadata = MetaData()
 
