@@ -1,4 +1,5 @@
-"""Bulk indexing into a local Elasticsearch node (docs/s), and the pipeline end to end
+"""Bulk indexing into a local Elasticsearch node (docs/s), a generation migration's copy of
+the same documents (docs/s, against the bulk rate), and the pipeline end to end
 from stored pages to indexed documents (posts/s), with where the time goes.
 
 Starts its own node from the Maven Central distribution (see tests/es_node.py).
@@ -16,6 +17,7 @@ from pathlib import Path
 from crawlers.telegram.mirror import load_channels
 from crawlers.telegram.preview import parse_page
 from pipeline.index.documents import count_indexed, sync
+from pipeline.index.generations import migrate
 from pipeline.index.template import setup
 from tests.support.es_node import ElasticsearchNode
 from vigie.config import ElasticsearchConfig
@@ -76,14 +78,24 @@ def main() -> None:
                 start = time.perf_counter()
                 report = sync(store, es, config)
                 elapsed = time.perf_counter() - start
-            assert count_indexed(es, config) == args.docs == report.indexed
-            print(
-                f"machine: {platform.machine()}; Elasticsearch {next(iter(es.nodes.info(node_id='_local')['nodes'].values()))['version']} (1 node, 1 shard)"
-            )
-            print(
-                f"bulk indexing: {args.docs} docs in {elapsed:.1f}s = {args.docs / elapsed:,.0f} docs/s "
-                f"(documents built from the store, streaming_bulk, chunks of {config.chunk_size})"
-            )
+                assert count_indexed(es, config) == args.docs == report.indexed
+                print(
+                    f"machine: {platform.machine()}; Elasticsearch {next(iter(es.nodes.info(node_id='_local')['nodes'].values()))['version']} (1 node, 1 shard)"
+                )
+                print(
+                    f"bulk indexing: {args.docs} docs in {elapsed:.1f}s = {args.docs / elapsed:,.0f} docs/s "
+                    f"(documents built from the store, streaming_bulk, chunks of {config.chunk_size})"
+                )
+                resharded = config.model_copy(update={"shards": 2})
+                start = time.perf_counter()
+                migration = migrate(store, es, resharded)
+                copying = time.perf_counter() - start
+                assert count_indexed(es, resharded) == args.docs == sum(c.documents for c in migration.copies)
+                print(
+                    f"generation migration (1 -> 2 shards, {len(migration.copies)} months copied by scroll and bulk, "
+                    f"indexing paused meanwhile): {args.docs} docs in {copying:.1f}s = "
+                    f"{args.docs / copying:,.0f} docs/s, {elapsed / copying:.1f}x the bulk indexing rate"
+                )
             e2e(args.e2e_posts, es, Path(tmp))
         finally:
             node.stop()

@@ -228,6 +228,7 @@ def index(config: VigieConfig, store: Store, report: RunReport, keys: Sequence[s
 
     from pipeline.index.documents import count_indexed, sync
     from pipeline.index.template import connect, describe_es_error, es_url, setup
+    from vigie.store.cluster import LockWaitTimeout
 
     es = connect(config.elasticsearch)
     try:
@@ -241,7 +242,12 @@ def index(config: VigieConfig, store: Store, report: RunReport, keys: Sequence[s
             f"{waiting} documents wait in the store and will be sent by the next run or `vigie es replay`"
         )
         return
-    result = sync(store, es, config.elasticsearch, keys)
+    try:
+        result = sync(store, es, config.elasticsearch, keys)
+    except LockWaitTimeout as exc:  # a migration, or a sync stuck on a slow cluster
+        waiting = queries.count_unindexed_adverts(store)
+        report.errors.append(f"{exc}; {waiting} documents wait in the store for the next run")
+        return
     report.indexed, report.deleted, report.spooled = (
         result.indexed + result.replayed,
         result.deleted,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from classifier.cues import gazetteer
-from pipeline.index.template import EUR_PER_UNIT, LANGUAGE_FIELDS, index_for
+from pipeline.index.template import EUR_PER_UNIT, LANGUAGE_FIELDS, index_for, write_targets
 from vigie.config import ElasticsearchConfig
 from vigie.sanitize import strip_controls, web_url_or_path
 from vigie.store import DECIDED, Store, outbox
@@ -188,18 +188,24 @@ def _send(
     report: IndexReport,
     from_spool: dict[str, int],
 ) -> None:
-    """Send `actions` and record what the cluster said. On PostgreSQL, where several
-    processes index at once (a full sync beside a batch's), each chunk is sent and marked
-    under the store's index lock: the last mark of a document is then that of the last copy
-    sent, so a copy older than the store is always seen as out of date by the next sync."""
-    if store.backend != "postgresql":
-        _send_chunk(es, store, config, actions, report, from_spool)
-        return
-    size = max(1, config.chunk_size)
+    """Send `actions` and record what the cluster said. Each chunk is sent and marked under
+    the store's index lock (several processes index at once on PostgreSQL: a full sync beside
+    a batch's; a migration moves the alias): the last mark of a document is then that of the
+    last copy sent, so a copy older than the store is always seen as out of date by the next
+    sync; and the chunk goes to the generation current while the lock is held."""
+    from elasticsearch import ApiError, TransportError
+
+    size = max(1, config.chunk_size) if store.backend == "postgresql" else max(1, len(actions))
     for start in range(0, len(actions), size):
         chunk = actions[start : start + size]
-        with store.transaction():
-            outbox.hold_index_lock(store)
+        with outbox.index_lock(store):
+            try:
+                targets = write_targets(es, config)
+            except (TransportError, ApiError) as exc:
+                _spool_unsent(store, actions[start:], f"{type(exc).__name__}: {exc}", report)
+                return
+            for _, action in chunk:
+                action["_index"] = targets.retarget(config, action["_index"])
             gone = _send_chunk(es, store, config, chunk, report, from_spool)
         if gone is not None:  # the rest waits in the spool rather than for the cluster's timeouts
             _spool_unsent(store, actions[start + size :], gone, report)

@@ -1,5 +1,7 @@
 """Elasticsearch: the connection, the index template and mappings (per-language analyzers),
-and monthly indices behind an alias. Documents are written by `pipeline.index.documents`."""
+and monthly indices behind an alias, in generations: a mapping change the indices cannot take
+in place goes into a new generation (`pipeline.index.generations`). Documents are written by
+`pipeline.index.documents`."""
 
 from __future__ import annotations
 
@@ -181,26 +183,160 @@ def mapping(analyzers: dict[str, str] | None = None) -> dict[str, Any]:
     }
 
 
-def template_body(config: ElasticsearchConfig, analyzers: dict[str, str] | None = None) -> dict[str, Any]:
+def index_settings(config: ElasticsearchConfig) -> dict[str, Any]:
+    return {
+        "number_of_shards": config.shards,
+        "number_of_replicas": config.replicas,
+        "refresh_interval": "5s",
+    }
+
+
+def template_name(config: ElasticsearchConfig) -> str:
+    return f"{config.index_prefix}-template"
+
+
+def template_body(
+    config: ElasticsearchConfig, analyzers: dict[str, str] | None = None, generation: int = 1
+) -> dict[str, Any]:
     return {
         "index_patterns": [f"{config.index_prefix}-*"],
         "priority": 200,
         "template": {
-            "settings": {
-                "number_of_shards": config.shards,
-                "number_of_replicas": config.replicas,
-                "refresh_interval": "5s",
-            },
+            "settings": index_settings(config),
             "mappings": mapping(analyzers),
             "aliases": {config.index_prefix: {}},
         },
-        "_meta": {"managed_by": "vigie", "version": 1},
+        "_meta": {"managed_by": "vigie", "version": 1, "generation": generation},
     }
 
 
-def index_for(config: ElasticsearchConfig, published_at: str | None) -> str:
-    month = (published_at or utcnow())[:7].replace("-", ".")
-    return f"{config.index_prefix}-{month}"
+# -- generations ------------------------------------------------------------------------
+# Generation 1 is `PREFIX-YYYY.MM`, as before generations existed; generation N > 1 is
+# `PREFIX-gN-YYYY.MM`. The alias holds one generation's indices: the current one.
+
+
+def index_for(config: ElasticsearchConfig, published_at: str | None, generation: int = 1) -> str:
+    return index_name(config, generation, (published_at or utcnow())[:7].replace("-", "."))
+
+
+def index_name(config: ElasticsearchConfig, generation: int, month: str) -> str:
+    if generation == 1:
+        return f"{config.index_prefix}-{month}"
+    return f"{config.index_prefix}-g{generation}-{month}"
+
+
+def parse_index_name(config: ElasticsearchConfig, name: str) -> tuple[int, str] | None:
+    """(generation, month `YYYY.MM`) of a monthly index of ours; None for any other name."""
+    found = re.fullmatch(re.escape(config.index_prefix) + r"-(?:g([1-9][0-9]*)-)?([0-9]{4}\.[0-9]{2})", name)
+    if not found or found.group(1) == "1":  # generation 1 has no `g1-`
+        return None
+    return int(found.group(1) or 1), found.group(2)
+
+
+@dataclass
+class WriteTargets:
+    """Where documents go: each month behind the alias to the index that holds it there, a
+    month not yet indexed to the current generation."""
+
+    generation: int
+    months: dict[str, str]
+
+    def retarget(self, config: ElasticsearchConfig, index: str) -> str:
+        parsed = parse_index_name(config, index)
+        if parsed is None:
+            return index
+        return self.months.get(parsed[1]) or index_name(config, self.generation, parsed[1])
+
+
+def write_targets(es: Elasticsearch, config: ElasticsearchConfig) -> WriteTargets:
+    from elasticsearch import NotFoundError
+
+    try:
+        behind = sorted(es.indices.get_alias(name=config.index_prefix).body)
+    except NotFoundError:
+        behind = []
+    months: dict[str, str] = {}
+    generations = set()
+    for name in behind:
+        if parsed := parse_index_name(config, name):
+            generations.add(parsed[0])
+            months[parsed[1]] = max(
+                months.get(parsed[1], name), name, key=lambda n: _generation_of(config, n)
+            )
+    generation = max(generations) if generations else template_generation(es, config)
+    return WriteTargets(generation, months)
+
+
+def _generation_of(config: ElasticsearchConfig, name: str) -> int:
+    parsed = parse_index_name(config, name)
+    return parsed[0] if parsed else 0
+
+
+def retarget(config: ElasticsearchConfig, index: str, generation: int) -> str:
+    """`index`'s month in `generation` (a name that is not a monthly index stays as it is)."""
+    return WriteTargets(generation, {}).retarget(config, index)
+
+
+def current_indices(es: Elasticsearch, config: ElasticsearchConfig) -> dict[str, Any]:
+    """The monthly indices behind the alias, with their mappings and settings: those documents
+    are written to and read from. Older generations kept after a migration are not among them."""
+    from elasticsearch import NotFoundError
+
+    try:
+        found = es.indices.get(index=config.index_prefix, expand_wildcards="open")
+    except NotFoundError:
+        return {}
+    return {name: body for name, body in sorted(found.body.items()) if parse_index_name(config, name)}
+
+
+def current_generation(es: Elasticsearch, config: ElasticsearchConfig) -> int:
+    """The generation new months go to: the newest behind the alias; with none there (a new
+    cluster, or every month deleted), the one the index template names; else 1."""
+    return write_targets(es, config).generation
+
+
+def template_generation(es: Elasticsearch, config: ElasticsearchConfig) -> int:
+    from elasticsearch import NotFoundError
+
+    try:
+        templates = es.indices.get_index_template(name=template_name(config)).body["index_templates"]
+    except NotFoundError:
+        return 1
+    meta = (templates[0]["index_template"].get("_meta") or {}) if templates else {}
+    generation = meta.get("generation", 1)
+    return generation if isinstance(generation, int) and generation >= 1 else 1
+
+
+def incompatibilities(
+    indices: dict[str, Any], config: ElasticsearchConfig, analyzers: dict[str, str]
+) -> list[str]:
+    """Why `indices` (as `current_indices` returns them) cannot take the configured mapping and
+    shards in place: a field of another type or analyzer, another number of primary shards.
+    Fields they lack are no reason: those are added in place."""
+    wanted = mapping(analyzers)["properties"]
+    reasons = []
+    for name, body in indices.items():
+        have = body.get("mappings", {}).get("properties", {})
+        for field_name, want in wanted.items():
+            if field_name in have and _field_shape(have[field_name]) != _field_shape(want):
+                reasons.append(
+                    f"{name}: field {field_name} is {_describe(have[field_name])}, "
+                    f"the mapping wants {_describe(want)}"
+                )
+        shards = int(body.get("settings", {}).get("index", {}).get("number_of_shards", config.shards))
+        if shards != config.shards:
+            reasons.append(f"{name}: {shards} primary shard(s), the configuration wants {config.shards}")
+    return reasons
+
+
+def _field_shape(spec: dict[str, Any]) -> tuple[str, str]:
+    kind = str(spec.get("type", "object"))
+    return kind, str(spec.get("analyzer", "standard")) if kind == "text" else ""
+
+
+def _describe(spec: dict[str, Any]) -> str:
+    kind, analyzer = _field_shape(spec)
+    return f"{kind} ({analyzer} analyzer)" if analyzer else kind
 
 
 @dataclass
@@ -227,13 +363,19 @@ def available_analyzers(es: Elasticsearch) -> dict[str, str]:
 
 def setup(es: Elasticsearch | None, config: ElasticsearchConfig, dry_run: bool = False) -> list[SetupStep]:
     """Install or upgrade the index template (and so the alias of every monthly index).
-    Existing indices keep their fields; fields added since are added to them too."""
-    name = f"{config.index_prefix}-template"
+    The current generation's indices keep their fields; fields added since are added to them
+    too, and a changed number of replicas is applied to them. A change they cannot take in
+    place (a field's type or analyzer, the shards) is reported: `vigie es migrate` copies
+    them into a new generation."""
+    name = template_name(config)
     analyzers = available_analyzers(es) if es is not None else dict(LANGUAGE_FIELDS)
     missing = sorted(lang for lang, a in analyzers.items() if a != LANGUAGE_FIELDS[lang])
+    indices = current_indices(es, config) if es is not None else {}
+    # Never below what the template records: a migration may have moved the alias since.
+    generation = max(current_generation(es, config), template_generation(es, config)) if es is not None else 1
     detail = (
-        f"patterns {config.index_prefix}-*, alias {config.index_prefix}, language analyzers: "
-        + ", ".join(f"{lang}={a}" for lang, a in analyzers.items())
+        f"patterns {config.index_prefix}-*, alias {config.index_prefix}, generation {generation}, "
+        "language analyzers: " + ", ".join(f"{lang}={a}" for lang, a in analyzers.items())
     )
     steps = [SetupStep("put index template", name, detail)]
     if missing:
@@ -246,21 +388,32 @@ def setup(es: Elasticsearch | None, config: ElasticsearchConfig, dry_run: bool =
             )
         )
     additions: dict[str, dict[str, Any]] = {}
-    if es is not None:
-        wanted = mapping(analyzers)["properties"]
-        for idx, body in _existing_indices(es, config).items():
-            have = body.get("mappings", {}).get("properties", {})
-            if new := {k: v for k, v in wanted.items() if k not in have}:
-                additions[idx] = new
-                steps.append(SetupStep("add fields", idx, ", ".join(sorted(new))))
+    replicas: list[str] = []
+    wanted = mapping(analyzers)["properties"]
+    for idx, body in indices.items():
+        have = body.get("mappings", {}).get("properties", {})
+        if new := {k: v for k, v in wanted.items() if k not in have}:
+            additions[idx] = new
+            steps.append(SetupStep("add fields", idx, ", ".join(sorted(new))))
+        now = int(body.get("settings", {}).get("index", {}).get("number_of_replicas", config.replicas))
+        if now != config.replicas:
+            replicas.append(idx)
+            steps.append(SetupStep("set replicas", idx, f"{now} -> {config.replicas}"))
+    if reasons := incompatibilities(indices, config, analyzers):
+        steps.append(
+            SetupStep(
+                "note",
+                "mapping",
+                f"{len(reasons)} change(s) the indices cannot take in place ({reasons[0]}"
+                f"{'; ...' if len(reasons) > 1 else ''}); new months get them, and "
+                f"`vigie es migrate` copies the existing months into generation {generation + 1}",
+            )
+        )
     if dry_run or es is None:
         return steps
-    es.indices.put_index_template(name=name, **template_body(config, analyzers))
+    es.indices.put_index_template(name=name, **template_body(config, analyzers, generation))
     for idx, new in additions.items():
         es.indices.put_mapping(index=idx, properties=new)
+    if replicas:
+        es.indices.put_settings(index=",".join(replicas), settings={"number_of_replicas": config.replicas})
     return steps
-
-
-def _existing_indices(es: Elasticsearch, config: ElasticsearchConfig) -> dict[str, Any]:
-    found = es.indices.get(index=f"{config.index_prefix}-*", allow_no_indices=True, expand_wildcards="open")
-    return dict(sorted(found.body.items()))

@@ -99,3 +99,51 @@ def test_error_lines_never_show_credentials_from_the_url():
         ConnectionError("[Errno 111] Connection refused"), "https://elastic:s3cret@127.0.0.1:9"
     )
     assert "s3cret" not in line and "elastic:" not in line and "https://***@127.0.0.1:9" in line
+
+
+def test_generations_name_their_months_and_others_are_left_alone():
+    from pipeline.index.template import index_name, parse_index_name, retarget
+
+    config = ElasticsearchConfig()
+    assert index_name(config, 1, "2026.10") == "vigie-posts-2026.10"
+    assert index_name(config, 3, "2026.10") == "vigie-posts-g3-2026.10"
+    assert index_for(config, "2026-11-05T00:00:00+00:00", generation=2) == "vigie-posts-g2-2026.11"
+    assert parse_index_name(config, "vigie-posts-g12-2026.01") == (12, "2026.01")
+    assert parse_index_name(config, "vigie-posts-2026.01") == (1, "2026.01")
+    for other in (
+        "vigie-posts",
+        "vigie-networks",
+        "vigie-posts-g0-2026.01",
+        "vigie-posts-2026.1",
+        "x-2026.01",
+    ):
+        assert parse_index_name(config, other) is None
+    assert retarget(config, "vigie-posts-2026.10", 4) == "vigie-posts-g4-2026.10"
+    assert retarget(config, "vigie-posts-g4-2026.10", 1) == "vigie-posts-2026.10"
+    assert retarget(config, "elsewhere", 4) == "elsewhere"
+
+
+def test_only_changes_an_index_cannot_take_in_place_need_a_generation():
+    from pipeline.index.template import incompatibilities
+
+    config = ElasticsearchConfig(shards=1)
+    current = mapping({"ar": "standard"})
+    index = {"mappings": current, "settings": {"index": {"number_of_shards": "1"}}}
+    assert incompatibilities({"i": index}, config, {"ar": "standard"}) == []
+    fewer = {"mappings": {"properties": {"key": {"type": "keyword"}}}, "settings": index["settings"]}
+    assert incompatibilities({"i": fewer}, config, {}) == []  # missing fields are added in place
+    reasons = incompatibilities({"i": index}, ElasticsearchConfig(shards=3), {"ar": "arabic"})
+    assert reasons == [
+        "i: field text_ar is text (standard analyzer), the mapping wants text (arabic analyzer)",
+        "i: 1 primary shard(s), the configuration wants 3",
+    ]
+
+
+def test_a_month_goes_to_the_index_the_alias_holds_for_it():
+    from pipeline.index.template import WriteTargets
+
+    config = ElasticsearchConfig()
+    targets = WriteTargets(2, {"2026.10": "vigie-posts-2026.10", "2026.11": "vigie-posts-g2-2026.11"})
+    assert targets.retarget(config, "vigie-posts-2026.10") == "vigie-posts-2026.10"
+    assert targets.retarget(config, "vigie-posts-2026.11") == "vigie-posts-g2-2026.11"
+    assert targets.retarget(config, "vigie-posts-2026.12") == "vigie-posts-g2-2026.12"

@@ -18,7 +18,7 @@ def _client_errors() -> tuple[type[Exception], ...]:
 
 @click.group("es")
 def es_group() -> None:
-    """Elasticsearch: index template, replay of the local spool."""
+    """Elasticsearch: index template, replay of the local spool, mapping migrations."""
 
 
 @es_group.command("setup")
@@ -93,3 +93,57 @@ def replay(ctx: click.Context, everything: bool) -> None:
         echo(f"error: {error}", err=True)
     if left:
         raise SystemExit(1)
+
+
+@es_group.command("migrate")
+@click.option(
+    "--dry-run", is_flag=True, help="Print why a new generation is needed and what would be copied."
+)
+@click.option("--force", is_flag=True, help="Copy into a new generation even when nothing requires it.")
+@click.option(
+    "--delete-old", is_flag=True, help="Delete the old generation's indices once the alias has moved."
+)
+@click.pass_context
+def migrate_cmd(ctx: click.Context, dry_run: bool, force: bool, delete_old: bool) -> None:
+    """Apply a mapping or shard change the indices cannot take in place: copy every month
+    into a new generation under the new mapping, then move the alias in one step. Indexing
+    waits meanwhile (nothing is lost: the store keeps what is not sent); searches go on."""
+    from pipeline.index.generations import migrate, plan
+    from pipeline.index.template import connect, describe_es_error, es_url
+    from vigie.store import Store
+
+    config = load(ctx)
+    url = es_url(config.elasticsearch)
+    es = connect(config.elasticsearch)
+    try:
+        if dry_run:
+            migration = plan(es, config.elasticsearch)
+        else:
+            with Store(config.store_url()) as store:
+                migration = migrate(
+                    store, es, config.elasticsearch, force=force, delete_old=delete_old, progress=echo
+                )
+    except _client_errors() as exc:
+        raise VigieError(
+            f"{describe_es_error(exc, url)}; the alias still points to the indices it pointed to"
+        ) from None
+    for reason in migration.reasons:
+        echo(f"needs a new generation: {reason}")
+    if not migration.copies:
+        echo(f"no index behind the alias {config.elasticsearch.index_prefix}: nothing to copy")
+        return
+    if not (migration.reasons or force):
+        echo(f"generation {migration.from_generation} already matches the mapping: nothing to do")
+        return
+    verb = "would copy" if dry_run else "copied"
+    for copy in migration.copies:
+        echo(f"{verb} {copy.source} -> {copy.target} ({copy.documents} documents)")
+    if dry_run:
+        echo(
+            f"would move the alias {config.elasticsearch.index_prefix} to generation {migration.to_generation}"
+        )
+    else:
+        echo(
+            f"alias {config.elasticsearch.index_prefix} moved to generation {migration.to_generation}; "
+            f"generation {migration.from_generation} {migration.old_indices}"
+        )

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +64,46 @@ def hold_xact_lock(store: Store, name: str, timeout_seconds: float) -> None:
                 "giving up (tried again later)"
             ) from exc
         c.execute(text("SELECT set_config('lock_timeout', :previous, true)"), {"previous": previous})
+
+
+@contextlib.contextmanager
+def hold_session_lock(store: Store, name: str, timeout_seconds: float) -> Iterator[Callable[[], None]]:
+    """On PostgreSQL, for a long job: the advisory lock `name` at session level, on a
+    connection of its own that keeps no transaction open (vacuum is not held back), waiting
+    at most `timeout_seconds` (else LockWaitTimeout). It conflicts with the transaction-level
+    lock of the same name. Yields a check that raises StoreError if the session, and so the
+    lock, was lost."""
+    key = advisory_key(name)
+    wait = f"{max(1, round(timeout_seconds * 1000))}ms"
+    with store.engine.connect() as raw:
+        c = raw.execution_options(isolation_level="AUTOCOMMIT")
+        previous = c.execute(text("SELECT current_setting('lock_timeout')")).scalar_one()
+        c.execute(text("SELECT set_config('lock_timeout', :wait, false)"), {"wait": wait})
+        try:
+            c.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                raise
+            raise LockWaitTimeout(
+                f"lock {name!r} still held by another process after {timeout_seconds:g} s; giving up"
+            ) from exc
+        finally:
+            with contextlib.suppress(DBAPIError):
+                c.execute(text("SELECT set_config('lock_timeout', :previous, false)"), {"previous": previous})
+
+        def still_held() -> None:
+            try:
+                c.execute(text("SELECT 1"))
+            except DBAPIError as exc:
+                raise StoreError(
+                    f"lost the lock {name!r}: the store's session ended ({' '.join(str(exc.orig).split())})"
+                ) from None
+
+        try:
+            yield still_held
+        finally:
+            with contextlib.suppress(DBAPIError):
+                c.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
 
 
 # -- nodes -----------------------------------------------------------------------------

@@ -5,11 +5,17 @@ answered, sent again by the next sync."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 
+from vigie.errors import StoreError
 from vigie.store.core import utcnow
 from vigie.store.schema import analysis, posts, referrals, spool
 
@@ -86,17 +92,102 @@ INDEX_LOCK = "vigie:index"
 INDEX_LOCK_WAIT_SECONDS = 300.0  # a chunk's bulk request, retries and backoff included
 
 
-def hold_index_lock(store: Store, timeout_seconds: float = INDEX_LOCK_WAIT_SECONDS) -> None:
-    """Inside a transaction: wait until no other process sends documents to the index, and
-    hold that until this transaction ends; a chunk sent and marked under it leaves
-    `indexed_sha256` describing what the index holds last, whichever sync wrote it. On
-    PostgreSQL a transaction-level advisory lock (`vigie.store.cluster.LockWaitTimeout`
-    after `timeout_seconds`); nothing on SQLite, where syncs are not run side by side."""
-    if store.backend != "postgresql":
-        return
-    from vigie.store.cluster import hold_xact_lock
+@contextmanager
+def index_lock(store: Store, timeout_seconds: float = INDEX_LOCK_WAIT_SECONDS) -> Iterator[None]:
+    """Wait until no other process sends documents to the index (or migrates it), and hold
+    that until the block ends; a chunk sent and marked under it leaves `indexed_sha256`
+    describing what the index holds last, whichever sync wrote it. On PostgreSQL a
+    transaction-level advisory lock, the block being one transaction; on a SQLite file an
+    exclusive lock on `FILE.index-lock` beside it (the daemon and a `vigie es migrate` run
+    side by side); nothing for a store in memory. After `timeout_seconds`,
+    `vigie.store.cluster.LockWaitTimeout`."""
+    if store.backend == "postgresql":
+        from vigie.store.cluster import hold_xact_lock
 
-    hold_xact_lock(store, INDEX_LOCK, timeout_seconds)
+        with store.transaction():
+            hold_xact_lock(store, INDEX_LOCK, timeout_seconds)
+            yield
+        return
+    if store.path is None:
+        yield
+        return
+    with _file_lock(_lock_file(store.path), timeout_seconds):
+        yield
+
+
+@contextmanager
+def index_lock_for_long_job(store: Store, timeout_seconds: float) -> Iterator[Callable[[], None]]:
+    """The index lock for as long as a migration takes: on PostgreSQL at session level on a
+    connection of its own (no transaction held open for minutes). Yields a check that raises
+    StoreError when the lock was lost (the store's session ended)."""
+    if store.backend == "postgresql":
+        from vigie.store.cluster import hold_session_lock
+
+        with hold_session_lock(store, INDEX_LOCK, timeout_seconds) as still_held:
+            yield still_held
+        return
+    if store.path is None:
+        yield lambda: None
+        return
+    with _file_lock(_lock_file(store.path), timeout_seconds):
+        yield lambda: None
+
+
+def _lock_file(database: Path) -> Path:
+    database = database.resolve()
+    return database.with_name(database.name + ".index-lock")
+
+
+_held = threading.local()  # lock files this thread holds, and how many times
+
+
+@contextmanager
+def _file_lock(path: Path, timeout_seconds: float) -> Iterator[None]:
+    """An exclusive flock on `path`, re-entrant within a thread; other threads and processes
+    wait. A file another user created (the daemon and an operator's command may run as
+    different users) is opened read-only: flock works on such a descriptor too."""
+    import fcntl
+
+    from vigie.store.cluster import LockWaitTimeout
+
+    counts: dict[Path, int] = _held.__dict__.setdefault("counts", {})
+    if counts.get(path):
+        counts[path] += 1
+        try:
+            yield
+        finally:
+            counts[path] -= 1
+        return
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except PermissionError:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError as exc:
+            raise StoreError(f"cannot open the index lock {path}: {exc.strerror}") from None
+    except OSError as exc:
+        raise StoreError(f"cannot open the index lock {path}: {exc.strerror}") from None
+    try:
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockWaitTimeout(
+                        f"the index lock {path} is still held by another process after "
+                        f"{timeout_seconds:g} s; giving up"
+                    ) from None
+                time.sleep(0.2)
+        counts[path] = 1
+        try:
+            yield
+        finally:
+            counts.pop(path, None)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def spool_action(store: Store, doc_id: str, op: str, body: dict[str, Any], error: str) -> None:
