@@ -255,26 +255,10 @@ def write_targets(es: Elasticsearch, config: ElasticsearchConfig) -> WriteTarget
         behind = sorted(es.indices.get_alias(name=config.index_prefix).body)
     except NotFoundError:
         behind = []
-    months: dict[str, str] = {}
-    generations = set()
-    for name in behind:
-        if parsed := parse_index_name(config, name):
-            generations.add(parsed[0])
-            months[parsed[1]] = max(
-                months.get(parsed[1], name), name, key=lambda n: _generation_of(config, n)
-            )
-    generation = max(generations) if generations else template_generation(es, config)
+    monthly = sorted((parsed, name) for name in behind if (parsed := parse_index_name(config, name)))
+    months = {month: name for (_, month), name in monthly}  # the newest generation of a month last
+    generation = max(g for (g, _), _ in monthly) if monthly else template_generation(es, config)
     return WriteTargets(generation, months)
-
-
-def _generation_of(config: ElasticsearchConfig, name: str) -> int:
-    parsed = parse_index_name(config, name)
-    return parsed[0] if parsed else 0
-
-
-def retarget(config: ElasticsearchConfig, index: str, generation: int) -> str:
-    """`index`'s month in `generation` (a name that is not a monthly index stays as it is)."""
-    return WriteTargets(generation, {}).retarget(config, index)
 
 
 def current_indices(es: Elasticsearch, config: ElasticsearchConfig) -> dict[str, Any]:

@@ -102,7 +102,7 @@ def test_error_lines_never_show_credentials_from_the_url():
 
 
 def test_generations_name_their_months_and_others_are_left_alone():
-    from pipeline.index.template import index_name, parse_index_name, retarget
+    from pipeline.index.template import WriteTargets, index_name, parse_index_name
 
     config = ElasticsearchConfig()
     assert index_name(config, 1, "2026.10") == "vigie-posts-2026.10"
@@ -118,9 +118,9 @@ def test_generations_name_their_months_and_others_are_left_alone():
         "x-2026.01",
     ):
         assert parse_index_name(config, other) is None
-    assert retarget(config, "vigie-posts-2026.10", 4) == "vigie-posts-g4-2026.10"
-    assert retarget(config, "vigie-posts-g4-2026.10", 1) == "vigie-posts-2026.10"
-    assert retarget(config, "elsewhere", 4) == "elsewhere"
+    assert WriteTargets(4, {}).retarget(config, "vigie-posts-2026.10") == "vigie-posts-g4-2026.10"
+    assert WriteTargets(1, {}).retarget(config, "vigie-posts-g4-2026.10") == "vigie-posts-2026.10"
+    assert WriteTargets(4, {}).retarget(config, "elsewhere") == "elsewhere"
 
 
 def test_only_changes_an_index_cannot_take_in_place_need_a_generation():
