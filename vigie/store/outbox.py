@@ -126,10 +126,7 @@ def index_lock_for_long_job(store: Store, timeout_seconds: float) -> Iterator[Ca
         with hold_session_lock(store, INDEX_LOCK, timeout_seconds) as still_held:
             yield still_held
         return
-    if store.path is None:
-        yield lambda: None
-        return
-    with _file_lock(_lock_file(store.path), timeout_seconds):
+    with index_lock(store, timeout_seconds):  # a file lock holds no transaction open
         yield lambda: None
 
 
