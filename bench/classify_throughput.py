@@ -1,6 +1,6 @@
 """Classification throughput (posts/s) per runtime, with and without the n-gram cascade, and
 advert-F1 on the test split, each against the float32 transformer on every post, measured in
-the same run. Run: .venv/bin/python bench/classify_throughput.py"""
+the same run. Run: .venv/bin/python -m bench.classify_throughput"""
 
 from __future__ import annotations
 
@@ -14,6 +14,26 @@ from classifier.corpus import load_corpus
 from classifier.metrics import prf
 from classifier.model import AdvertClassifier
 from vigie.paths import default_classifier_dir
+
+
+def cue_rates(posts: list[str], repeat: int) -> None:
+    """Cue features alone: the one-pass matcher against one regex per cue, same posts."""
+    from classifier.cues import find_cues
+    from tests.support.cue_reference import reference_find_cues
+
+    rates = {}
+    for name, finder in (("one regex per cue", reference_find_cues), ("one automaton", find_cues)):
+        finder(posts[0])  # builds its patterns
+        runs = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            for post in posts:
+                finder(post)
+            runs.append(len(posts) / (time.perf_counter() - start))
+        rates[name] = statistics.median(runs)
+    base = rates["one regex per cue"]
+    for name, rate in rates.items():
+        print(f"cue features, {name:>17}: {rate:6.0f} posts/s (x{rate / base:.2f})")
 
 
 def main() -> None:
@@ -35,6 +55,7 @@ def main() -> None:
         f"mean {chars:.0f} characters, batch {args.batch_size}; full predict = cues, language ID, "
         "scores, three-way decision"
     )
+    cue_rates(posts, args.repeat)
     baseline: tuple[float, float] | None = None
     for runtime in args.runtimes.split(","):
         model_dir = Path(args.model) if args.model else default_classifier_dir()

@@ -8,7 +8,6 @@ are patterns; routes need two places from the gazetteer (pipeline/data/gazetteer
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import yaml
 
 from classifier.normalize import normalize
+from classifier.phrases import PhraseMatcher
 
 PHRASE_CUES = (
     "guarantee",
@@ -54,6 +54,7 @@ _LINK = re.compile(
     r"(?:wa\.me|chat\.whatsapp\.com|api\.whatsapp\.com|t\.me|telegram\.me|signal\.me|viber\.click|m\.me)/\S+",
     re.IGNORECASE,
 )
+_DIGIT = re.compile(r"\d")
 _HANDLE = re.compile(r"(?<![\w@.])@[A-Za-z][A-Za-z0-9_]{3,31}\b")
 # What reaching the seller takes: a number, a messenger link or a handle.
 CONTACT_PATTERNS = (_LINK, _HANDLE, _PHONE)
@@ -84,10 +85,6 @@ def lexicon_files() -> list[Path]:
     return [_data_file("classifier", "data", "cues.yaml"), _data_file("pipeline", "data", "gazetteer.yaml")]
 
 
-def _is_latin(phrase: str) -> bool:
-    return all(not ch.isalpha() or "LATIN" in unicodedata.name(ch, "") for ch in phrase)
-
-
 def phrase_trie(phrases: set[str]) -> str:
     """One pattern matching any of `phrases`, shaped as a prefix tree: the regex engine
     then reads each position once instead of trying thousands of alternatives."""
@@ -112,28 +109,27 @@ def phrase_trie(phrases: set[str]) -> str:
     return build(root)
 
 
-def _phrase_regex(phrases: set[str]) -> re.Pattern[str] | None:
-    latin = {p for p in phrases if _is_latin(p)}
-    other = phrases - latin
-    parts = []
-    if latin:  # Latin words need word boundaries; Arabic-script and Ge'ez words take prefixes.
-        parts.append(rf"(?<![^\W_])(?:{phrase_trie(latin)})(?![^\W_])")
-    if other:
-        parts.append(f"(?:{phrase_trie(other)})")
-    return re.compile("|".join(parts)) if parts else None
+def _load_yaml(path: Path) -> Any:
+    # libyaml's safe loader where PyYAML has it: the gazetteer loads in a sixth of the time.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+
+
+PLACES = "places"  # the matcher's lexicon of place names, beside one per phrase cue
 
 
 @cache
-def _phrase_patterns() -> dict[str, re.Pattern[str]]:
+def _matcher() -> tuple[PhraseMatcher, dict[str, str]]:
+    """One matcher for every phrase cue and every place name, and each name's place id."""
     path = lexicon_files()[0]
-    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    patterns = {}
+    data: dict[str, Any] = _load_yaml(path) if path.is_file() else {}
+    lexicons: dict[str, set[str]] = {}
     for cue in PHRASE_CUES:
         phrases = {fold(normalize(str(p))) for lang in (data.get(cue) or {}).values() for p in lang or []}
-        regex = _phrase_regex({p for p in phrases if len(p) >= 2})
-        if regex:
-            patterns[cue] = regex
-    return patterns
+        lexicons[cue] = {p for p in phrases if len(p) >= 2}
+    by_name = place_names()
+    lexicons[PLACES] = set(by_name)
+    return PhraseMatcher(lexicons), by_name
 
 
 @cache
@@ -142,8 +138,22 @@ def gazetteer() -> dict[str, dict[str, Any]]:
     path = lexicon_files()[1]
     if not path.is_file():
         return {}
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = _load_yaml(path) or {}
     return {str(p["id"]): p for p in data.get("places", [])}
+
+
+@cache
+def place_names() -> dict[str, str]:
+    """Every name of every place, normalised and lowercased (two characters or more), and
+    its place id; a name two places share belongs to the first."""
+    by_name: dict[str, str] = {}
+    for place in gazetteer().values():
+        for names in (place.get("names") or {}).values():
+            for name in names or []:
+                key = fold(normalize(str(name)))
+                if len(key) >= 2:
+                    by_name.setdefault(key, str(place["id"]))
+    return by_name
 
 
 def place_name(place_id: str | None) -> str | None:
@@ -153,29 +163,10 @@ def place_name(place_id: str | None) -> str | None:
     return str(gazetteer().get(place_id, {}).get("name") or place_id)
 
 
-@cache
-def _places() -> tuple[re.Pattern[str] | None, dict[str, str]]:
-    by_name: dict[str, str] = {}
-    for place in gazetteer().values():
-        for names in (place.get("names") or {}).values():
-            for name in names or []:
-                key = fold(normalize(str(name)))
-                if len(key) >= 2:
-                    by_name.setdefault(key, place["id"])
-    return _phrase_regex(set(by_name)), by_name
-
-
 def place_mentions(lowered: str) -> list[tuple[str, int]]:
     """(place id, position) for each mention in normalised, lowercased text."""
-    regex, by_name = _places()
-    if regex is None:
-        return []
-    out = []
-    for match in regex.finditer(lowered):
-        place = by_name.get(re.sub(r"\s+", " ", match.group(0)))
-        if place:
-            out.append((place, match.start()))
-    return out
+    matcher, by_name = _matcher()
+    return [(by_name[m.phrase], m.start) for m in matcher.find(lowered)[PLACES]]
 
 
 def places_in(text: str) -> list[str]:
@@ -192,16 +183,27 @@ def find_cues(text: str) -> list[CueMatch]:
     def add(cue: str, matches: list[str]) -> None:
         out.extend(CueMatch(cue, m.strip()) for m in dict.fromkeys(matches) if m.strip())
 
-    phones = [m.group(0) for m in _PHONE.finditer(clean) if 9 <= sum(ch.isdigit() for ch in m.group(0)) <= 15]
+    digits = _DIGIT.search(clean) is not None  # phones and prices need one
+    phones = (
+        [m.group(0) for m in _PHONE.finditer(clean) if 9 <= sum(ch.isdigit() for ch in m.group(0)) <= 15]
+        if digits
+        else []
+    )
     add("phone", phones[:3])
     add("messenger_link", [m.group(0) for m in _LINK.finditer(clean)][:3])
     add("handle", [m.group(0) for m in _HANDLE.finditer(clean)][:3])
-    add("price", [m.group(0) for m in _PRICE.finditer(lowered) if any(ch.isdigit() for ch in m.group(0))][:3])
-    places = places_in(clean)
+    prices = _PRICE.finditer(lowered) if digits else ()
+    add("price", [m.group(0) for m in prices if any(ch.isdigit() for ch in m.group(0))][:3])
+    matcher, by_name = _matcher()
+    found = matcher.find(lowered)
+    # Places are looked up in the text normalised once more, as places_in(clean) would.
+    again = fold(normalize(clean))
+    mentions = found[PLACES] if again == lowered else matcher.find(again)[PLACES]
+    places = list(dict.fromkeys(by_name[m.phrase] for m in mentions))
     if len(places) >= 2:
         add("route", [" → ".join(places[:3])])
-    for cue, regex in _phrase_patterns().items():
-        add(cue, [m.group(0) for m in regex.finditer(lowered)][:3])
+    for cue in PHRASE_CUES:
+        add(cue, [lowered[m.start : m.end] for m in found[cue][:3]])
     return out
 
 

@@ -2,7 +2,7 @@
 them by name (`pipeline.cluster.queue`).
 
 Every job is safe to run twice: a crawl is incremental, a batch classifies only those of its
-posts still pending, index documents are partial updates keyed by post. A failure raises, and
+posts still pending, index documents are keyed by post and sent as partial updates once created. A failure raises, and
 procrastinate retries it (`job_attempts` in all, backing off). A worker stopping stops its
 crawls, which go straight back to the queue (`Interrupted`), and lets a classification in hand
 finish (the worker keeps its heartbeat meanwhile: `pipeline.cluster.worker`).

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from classifier.cues import fold, gazetteer, phrase_trie
+from classifier.cues import fold, gazetteer, phrase_trie, place_names
 from classifier.normalize import normalize
 
 FROM, TO, VIA, AT = "from", "to", "via", "at"
@@ -102,15 +102,11 @@ def _is_latin(name: str) -> bool:
 
 @cache
 def _matchers() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str], dict[str, str]]:
-    by_name: dict[str, str] = {}
-    for place in gazetteer().values():
-        for names in (place.get("names") or {}).values():
-            for name in names or []:
-                key = fold(normalize(str(name)))
-                if len(key) >= 2:
-                    by_name.setdefault(key, str(place["id"]))
-                if len(key) >= 5 and key.endswith("e") and _is_latin(key):
-                    by_name.setdefault(key[:-1] + "ê", str(place["id"]))  # Kurmanji: Tirkiye → Tirkiyê
+    names = place_names()
+    by_name = dict(names)
+    for key, place_id in names.items():
+        if len(key) >= 5 and key.endswith("e") and _is_latin(key):
+            by_name.setdefault(key[:-1] + "ê", place_id)  # Kurmanji: Tirkiye → Tirkiyê
     latin = {n for n in by_name if _is_latin(n)}
     other = set(by_name) - latin
     bounded = r"(?<![^\W_])(?P<name>{})(?![^\W_])"

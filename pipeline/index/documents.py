@@ -1,6 +1,6 @@
-"""Flagged posts into Elasticsearch: one deterministic document per post, sent in bulk as
-partial updates (`doc_as_upsert` with a separate upsert body, so re-indexing never
-overwrites review or referral fields set later), and a spool in the store for what the
+"""Flagged posts into Elasticsearch: one deterministic document per post, sent in bulk once
+each: created whole the first time, then as partial updates (re-indexing never overwrites
+review or referral fields set later in the index), and a spool in the store for what the
 cluster refused or could not take."""
 
 from __future__ import annotations
@@ -168,16 +168,37 @@ def _actions_to_send(
         digest = doc_hash(doc)
         if digest == row["indexed_sha256"]:
             continue
-        yield (
-            digest,
-            {
-                "_op_type": "update",
-                "_index": index,
-                "_id": row["key"],
-                "doc": doc,
-                "upsert": {**doc, "referral_status": "new"},
-            },
-        )
+        # Each document goes once: whole to an index that never acknowledged it, as a partial
+        # update to one that did (fields set later in the index, such as a review state,
+        # stay). The rare miss of either is sent again the other way (see _fallbacks).
+        if row["indexed_sha256"] is None:
+            yield digest, _create(index, row["key"], doc)
+        else:
+            yield digest, {"_op_type": "update", "_index": index, "_id": row["key"], "doc": doc}
+
+
+NEW = "new"  # the referral status of a document nobody has reviewed: the store has no row then
+
+
+def _create(index: str, key: str, doc: dict[str, Any]) -> dict[str, Any]:
+    return {"_op_type": "create", "_index": index, "_id": key, "_source": {"referral_status": NEW, **doc}}
+
+
+def _fallback(action: dict[str, Any], info: dict[str, Any]) -> dict[str, Any] | None:
+    """The other way to send a document the cluster refused for being (or not being) there:
+    a create that found the document (the store had forgotten it, or a sync died between
+    the cluster's answer and the store's record) becomes a partial update; an update that
+    found none (its index was deleted) becomes a create."""
+    error = info.get("error")
+    kind = error.get("type") if isinstance(error, dict) else None
+    if action["_op_type"] == "create" and kind == "version_conflict_engine_exception":
+        doc = dict(action["_source"])
+        if doc.get("referral_status") == NEW:
+            del doc["referral_status"]
+        return {"_op_type": "update", "_index": action["_index"], "_id": action["_id"], "doc": doc}
+    if action["_op_type"] == "update" and kind == "document_missing_exception":
+        return _create(action["_index"], action["_id"], action["doc"])
+    return None
 
 
 def _send(
@@ -221,15 +242,29 @@ def _send_chunk(
     from_spool: dict[str, int],
 ) -> str | None:
     """Send `actions` in bulk and record the outcomes; why, when the cluster went away."""
-    from elasticsearch import TransportError
-    from elasticsearch.helpers import streaming_bulk
-
     if not actions:
         return None
     by_id = {action["_id"]: (digest, action) for digest, action in actions}
+    return _bulk_round(es, store, config, by_id, report, from_spool, allow_fallback=True)
+
+
+def _bulk_round(
+    es: Elasticsearch,
+    store: Store,
+    config: ElasticsearchConfig,
+    by_id: dict[str, tuple[str, dict[str, Any]]],
+    report: IndexReport,
+    from_spool: dict[str, int],
+    allow_fallback: bool,
+) -> str | None:
+    """One bulk pass over `by_id`; the documents refused for being (or not being) in the
+    index go again, the other way, in a second pass."""
+    from elasticsearch import TransportError
+    from elasticsearch.helpers import streaming_bulk
+
     results = streaming_bulk(
         es,
-        (action for _, action in actions),
+        (action for _, action in by_id.values()),
         chunk_size=config.chunk_size,
         max_retries=config.max_retries,
         initial_backoff=1,
@@ -239,20 +274,31 @@ def _send_chunk(
     )
     answered: set[str] = set()
     outcomes: list[tuple[str, dict[str, Any], bool]] = []
+    retry: dict[str, tuple[str, dict[str, Any]]] = {}
     gone: str | None = None
 
     def flush() -> None:
         # A chunk of outcomes per short transaction (the store is not locked while the
         # cluster works); if the process dies first, those documents are sent again.
+        acknowledged: list[tuple[str, str | None]] = []
         with store.transaction():
             for op, info, ok in outcomes:
-                _record(store, by_id, op, info, ok, report, from_spool)
+                done = _record(store, by_id, op, info, ok, report, from_spool)
+                if done is not None:
+                    acknowledged.append(done)
+            outbox.mark_indexed(store, acknowledged)
         outcomes.clear()
 
     try:
         for ok, item in results:
             op, info = next(iter(item.items()))
-            answered.add(info.get("_id"))
+            doc_id = info.get("_id")
+            answered.add(doc_id)
+            digest, action = by_id.get(doc_id, ("", {}))
+            other = _fallback(action, info) if allow_fallback and not ok and action else None
+            if other is not None:
+                retry[doc_id] = (digest, other)
+                continue
             outcomes.append((op, info, ok))
             if len(outcomes) >= config.chunk_size:
                 flush()
@@ -265,6 +311,10 @@ def _send_chunk(
                     (action["_op_type"], {"_id": doc_id, "status": 0, "error": {"reason": reason}}, False)
                 )
     flush()
+    if retry and gone is None:
+        return _bulk_round(es, store, config, retry, report, from_spool, allow_fallback=False)
+    if retry:  # the cluster went away before the second way could be tried
+        _spool_unsent(store, list(retry.values()), gone or "", report)
     return gone
 
 
@@ -286,26 +336,27 @@ def _record(
     ok: bool,
     report: IndexReport,
     from_spool: dict[str, int],
-) -> None:
-    """Write down what the cluster said about one document: acknowledged, or spooled."""
+) -> tuple[str, str | None] | None:
+    """Count what the cluster said about one document; spool it if refused. Returns
+    (document id, digest or None for deleted) when acknowledged, for the caller to mark."""
     doc_id = info.get("_id", "")
     digest, action = by_id[doc_id]
     status = info.get("status", 0)
     if ok or (op == "delete" and status == 404):
-        outbox.mark_indexed(store, doc_id, digest or None)
         if doc_id in from_spool:
             report.replayed += 1
         elif op == "delete":
             report.deleted += 1
         else:
             report.indexed += 1
-    else:
-        error = info.get("error") or info.get("exception") or f"HTTP {status}"
-        reason = error.get("reason", str(error)) if isinstance(error, dict) else str(error)
-        outbox.spool_action(store, doc_id, op, {"digest": digest, "action": action}, reason[:500])
-        report.spooled += 1
-        if len(report.errors) < 20:
-            report.errors.append(f"{doc_id}: {reason[:200]}")
+        return doc_id, digest or None
+    error = info.get("error") or info.get("exception") or f"HTTP {status}"
+    reason = error.get("reason", str(error)) if isinstance(error, dict) else str(error)
+    outbox.spool_action(store, doc_id, op, {"digest": digest, "action": action}, reason[:500])
+    report.spooled += 1
+    if len(report.errors) < 20:
+        report.errors.append(f"{doc_id}: {reason[:200]}")
+    return None
 
 
 def spooled(store: Store) -> list[tuple[str, dict[str, Any]]]:

@@ -363,7 +363,8 @@ def test_index_documents_carry_only_web_links(tmp_path):
             ),
         )
         [(_, action)] = list(_actions_to_send(store, ElasticsearchConfig()))
-    doc = action["doc"]
+    assert action["_op_type"] == "create"  # never indexed yet: sent whole
+    doc = action["_source"]
     assert doc["links"] == ["https://wa.me/905367412290"]
     assert doc["media"] == ["https://cdn4.telesco.pe/file/ok.jpg"]
     assert doc["reply_to"] is None

@@ -16,7 +16,7 @@ from pipeline.index.template import mapping, setup
 from tests.conftest import run_vigie
 from vigie.config import ElasticsearchConfig
 from vigie.records import Post
-from vigie.store import Store
+from vigie.store import Store, outbox
 
 pytestmark = pytest.mark.elasticsearch
 HARD_NEGATIVE_CHANNELS = {"migration_watch_news", "safe_routes_info", "bogazici_turizm_vize"}
@@ -139,6 +139,35 @@ def test_reindexing_keeps_review_state(tmp_path, es_url, demo_store, shipped):
     assert result.indexed >= 1
     doc = es.get(index=index, id=key)["_source"]
     assert doc["referral_status"] == "confirmed" and "+447700900777" in doc["phones"]
+
+
+def test_a_document_goes_the_other_way_when_the_index_and_the_store_disagree(tmp_path, es_url, demo_store):
+    store_path = copy_store(demo_store, tmp_path)
+    config = ElasticsearchConfig()
+    es = Elasticsearch(es_url)
+    setup(es, config)
+    with Store(store_path) as store:
+        first = sync(store, es, config)
+        assert first.indexed == flagged(store_path) and first.spooled == 0
+        es.indices.refresh(index="vigie-posts")
+        hits = es.search(index="vigie-posts", size=2, sort=[{"key": "asc"}])["hits"]["hits"]
+        (reviewed, lost) = [(h["_index"], h["_id"]) for h in hits]
+        es.update(index=reviewed[0], id=reviewed[1], doc={"referral_status": "confirmed"}, refresh=True)
+        # The store forgets what the index holds: every create finds its document there and
+        # becomes a partial update, which keeps the review state set in the index.
+        outbox.forget_indexed(store)
+        again = sync(store, es, config)
+        assert again.indexed == first.indexed and again.spooled == 0
+        assert es.get(index=reviewed[0], id=reviewed[1])["_source"]["referral_status"] == "confirmed"
+        # The index lost a document the store believes it holds in an older version: the
+        # update finds nothing and the document is created whole.
+        es.delete(index=lost[0], id=lost[1], refresh=True)
+        store.db.execute("UPDATE analysis SET indexed_sha256 = 'older' WHERE post_key = ?", (lost[1],))
+        restored = sync(store, es, config)
+        assert restored.indexed == 1 and restored.spooled == 0
+        assert es.get(index=lost[0], id=lost[1])["_source"]["referral_status"] == "new"
+        assert sync(store, es, config).indexed == 0  # and the store knows it now
+    assert count_indexed(es, config) == flagged(store_path)
 
 
 def test_node_dying_mid_run_loses_nothing(tmp_path, es_url, es_node, demo_store):

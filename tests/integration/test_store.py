@@ -263,7 +263,7 @@ def test_outbox_keeps_one_action_per_document(store):
     outbox.spool_action(store, "telegram:chan:1", "update", {"digest": "a", "action": {}}, "timeout")
     outbox.spool_action(store, "telegram:chan:1", "update", {"digest": "b", "action": {}}, "HTTP 429")
     assert outbox.spooled_actions(store) == [{"digest": "b", "action": {}}]
-    outbox.mark_indexed(store, "telegram:chan:1", "b")
+    outbox.mark_indexed(store, [("telegram:chan:1", "b")])
     assert outbox.spooled_actions(store) == []
 
 

@@ -79,13 +79,22 @@ def forget_indexed(store: Store) -> int:
     return int(result.rowcount or 0)
 
 
-def mark_indexed(store: Store, doc_id: str, digest: str | None) -> None:
-    """The index holds `doc_id` as hashed (None: deleted from it); nothing of it is spooled."""
+def mark_indexed(store: Store, acknowledged: Sequence[tuple[str, str | None]]) -> None:
+    """The index holds each (document id, digest) as hashed (None: deleted from it); none of
+    them is spooled any more."""
+    if not acknowledged:
+        return
+    set_digest = (
+        update(analysis)
+        .where(analysis.c.post_key == bindparam("doc_id"))
+        .values(indexed_sha256=bindparam("digest"))
+    )
+    unspool = delete(spool).where(spool.c.doc_id.in_(bindparam("ids", expanding=True)))
     with store.transaction() as connection:
-        connection.execute(
-            update(analysis).where(analysis.c.post_key == doc_id).values(indexed_sha256=digest)
-        )
-        connection.execute(delete(spool).where(spool.c.doc_id == doc_id))
+        connection.execute(set_digest, [{"doc_id": d, "digest": h} for d, h in acknowledged])
+        ids = [d for d, _ in acknowledged]
+        for start in range(0, len(ids), KEYS_PER_QUERY):
+            connection.execute(unspool, {"ids": ids[start : start + KEYS_PER_QUERY]})
 
 
 INDEX_LOCK = "vigie:index"
