@@ -170,7 +170,7 @@ def _actions_to_send(
             continue
         # Each document goes once: whole to an index that never acknowledged it, as a partial
         # update to one that did (fields set later in the index, such as a review state,
-        # stay). The rare miss of either is sent again the other way (see _fallbacks).
+        # stay). The rare miss of either is sent again the other way (see _fallback).
         if row["indexed_sha256"] is None:
             yield digest, _create(index, row["key"], doc)
         else:
