@@ -25,6 +25,7 @@ from classifier.model import FORMAT, ID2LABEL, LABEL2ID, META_FILE, cue_matrix, 
 from classifier.ngrams import Cascade, NgramModel, choose_blend, choose_cascade
 from classifier.normalize import normalize
 from classifier.train_config import TrainConfig, fingerprint
+from classifier.vocabulary import trim_vocabulary
 from vigie.errors import VigieError
 from vigie.paths import cache_root, default_classifier_dir
 
@@ -129,6 +130,10 @@ def main(config: TrainConfig) -> dict[str, Any]:
             else base_dir
         )
         texts = {name: [normalize(ex.text) for ex in items] for name, items in splits.items()}
+        vocabulary = None
+        if config.mode == "finetune" and config.trim_vocabulary:
+            seen = [t for items in texts.values() for t in items]
+            vocabulary = trim_vocabulary(encoder_dir, seen + [normalize(t) for t in config.vocabulary_texts])
         cues = {name: cue_matrix(texts[name])[0] for name in splits}
         labels = {name: [ex.label for ex in items] for name, items in splits.items()}
         ngrams = (
@@ -205,6 +210,7 @@ def main(config: TrainConfig) -> dict[str, Any]:
             },
             "runtime_reports": {rt: m["test"] for rt, m in runtime_metrics.items() if rt != "torch"},
             "corpus": summary(all_items) | {"train_variants": len(variants)},
+            "vocabulary": asdict(vocabulary) if vocabulary else None,
             "seconds": round(time.time() - started, 1),
         }
         threshold = heads["torch"]["threshold"]
@@ -224,8 +230,11 @@ def main(config: TrainConfig) -> dict[str, Any]:
             "heads": heads,
             "corpus_sha256": corpus_hash(all_items),
             "fingerprint": fingerprint(config),
-            "train_config": {k: v for k, v in asdict(config).items() if k != "extra_examples"},
+            "train_config": {
+                k: v for k, v in asdict(config).items() if k not in ("extra_examples", "vocabulary_texts")
+            },
             "extra_examples": len(config.extra_examples),
+            "vocabulary_texts": len(config.vocabulary_texts),
             "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=1, ensure_ascii=False), encoding="utf-8")

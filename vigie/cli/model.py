@@ -158,6 +158,7 @@ def train(
     """Train the advert classifier on the labelled corpus; writes metrics.json beside it."""
     from classifier.train import main
     from classifier.train_config import TrainConfig, is_current
+    from crawlers.telegram.mirror import load_channels
 
     config = load(ctx)
     out = _classifier_dir(ctx, output)
@@ -169,6 +170,8 @@ def train(
         epochs=epochs,
         seed=seed,
         max_items=max_items,
+        # The sample channels stand for crawled posts: the trimmed vocabulary keeps their pieces.
+        vocabulary_texts=[post["text"] for channel in load_channels().values() for post in channel["posts"]],
     )
     if include_reviewed:
         from pipeline.refer.review import reviewed_examples
