@@ -74,7 +74,7 @@ class TrainConfig:
         default=True,
         metadata={
             "help": "Keep only the vocabulary pieces the corpus and sample posts use, every single character"
-            " and the Arabic and Ethiopic scripts (mode=finetune): about a third of the memory"
+            " and the Arabic and Ethiopic scripts (mode=finetune): a sixth of the embedding rows"
         },
     )
     max_items: int = field(
