@@ -68,8 +68,11 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Two test processes: most tests wait on servers and child processes, so both cores work.
+TEST_WORKERS ?= 2
+
 test: lint system-deps classifier
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 bench: classifier
 	$(BIN)/python bench/parse_throughput.py

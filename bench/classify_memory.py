@@ -55,7 +55,7 @@ def untrimmed_copy(classifier_dir: Path, tmp: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runtimes", default="torch,onnx-int8,torch-int8")
+    parser.add_argument("--runtimes", default="torch,onnx,onnx-int8,torch-int8")
     parser.add_argument("--posts", type=int, default=1000)
     parser.add_argument("--model", default=None, help="classifier directory (default: the trained one)")
     args = parser.parse_args()

@@ -38,7 +38,7 @@ def cue_rates(posts: list[str], repeat: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runtimes", default="torch,onnx-int8,torch-int8")
+    parser.add_argument("--runtimes", default="torch,onnx,onnx-int8,torch-int8")
     parser.add_argument("--posts", type=int, default=1000, help="posts per timed run")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)

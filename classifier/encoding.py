@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 PREFIX = "query: "  # how e5 was trained for classification-style inputs
-RUNTIMES = ("torch", "torch-int8", "onnx-int8")
+RUNTIMES = ("torch", "torch-int8", "onnx", "onnx-int8")
 
 
 class TextEncoder(Protocol):

@@ -92,9 +92,22 @@ def finetune_encoder(config: TrainConfig, base_dir: Path, train: list[Example], 
     model = AutoModelForSequenceClassification.from_pretrained(
         base_dir, num_labels=2, id2label=ID2LABEL, label2id=LABEL2ID, local_files_only=True
     )
+    # Cutting the upper layers halves the cost of each step and each post with 6 of 12, but
+    # finds fewer adverts (test F1 0.931 against 0.958), so all are kept by default.
+    stack = model.base_model.encoder.layer
+    if config.layers < len(stack):
+        model.base_model.encoder.layer = stack[: config.layers]
+        model.config.num_hidden_layers = config.layers
     # The 250k-row word embeddings hold most parameters; leaving them frozen keeps
     # fine-tuning fast on a CPU and keeps rare languages' token vectors intact.
     model.base_model.embeddings.word_embeddings.weight.requires_grad_(False)
+    if config.frozen_layers:
+        # With the embeddings and the lowest layers frozen, autograd stops at the first layer
+        # that learns: the backward pass runs through the upper layers only (off by default:
+        # it costs recall on the challenge split).
+        model.base_model.embeddings.requires_grad_(False)
+        for layer in model.base_model.encoder.layer[: config.frozen_layers]:
+            layer.requires_grad_(False)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.01)

@@ -8,6 +8,7 @@ calibration, threshold, provenance, metrics) and, after full fine-tuning, `encod
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -21,6 +22,8 @@ from classifier.ngrams import Blend, Cascade, NgramModel
 from classifier.normalize import normalize
 from classifier.windows import token_windows, windows
 from vigie.errors import VigieError
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -123,8 +126,16 @@ class AdvertClassifier:
         self.meta = meta
         self.encoder = encoder
         self.runtime = runtime
-        # The head fitted to this runtime's vectors, when training made one.
+        # The head fitted to this runtime's vectors, when training made one (onnx shares
+        # torch's: the same float32 vectors).
         fitted = meta.get("heads", {}).get(runtime)
+        if fitted is None and runtime.endswith("int8") and "heads" in meta:
+            log.warning(
+                "no head fitted to %s vectors in %s: float32's is used, a little less accurate "
+                "(train with that runtime in `runtimes`)",
+                runtime,
+                directory,
+            )
         head = (
             {k: v for k, v in fitted.items() if k not in ("threshold", "review_threshold")}
             if fitted
@@ -140,7 +151,7 @@ class AdvertClassifier:
 
     @classmethod
     def load(
-        cls, directory: Path, runtime: str = "torch", batch_size: int = 32, max_length: int | None = None
+        cls, directory: Path, runtime: str = "onnx", batch_size: int = 32, max_length: int | None = None
     ) -> AdvertClassifier:
         from classifier.base_model import resolve_base_model
         from classifier.runtimes import make_encoder

@@ -1,5 +1,6 @@
-"""The fastest path: the encoder exported to ONNX, weights quantised to int8, run by ONNX
-Runtime. Exported once per encoder and kept beside it in the cache."""
+"""The encoder exported to ONNX and run by ONNX Runtime: float32 (`onnx`, the vectors of
+torch without importing it) or with int8 weights (`onnx-int8`, the fastest). Both are
+exported at once, the first time either is needed, and kept in the cache."""
 
 from __future__ import annotations
 
@@ -12,18 +13,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from classifier.encoding import quiet_transformers, token_batches, weights_id
+from classifier.tokenizer import FileTokenizer, save_tokenizer
 from vigie.paths import cache_root
 
 if TYPE_CHECKING:
     import numpy as np
 
 
-def onnx_path_for(model_dir: Path) -> Path:
-    return cache_root() / "onnx" / f"{weights_id(model_dir)}.int8-7bit-per-channel-ffn-out-fp32.onnx"
+def onnx_path_for(model_dir: Path, quantized: bool = True) -> Path:
+    kind = "int8-7bit-per-channel-ffn-out-fp32" if quantized else "fp32"
+    return cache_root() / "onnx" / f"{weights_id(model_dir)}.{kind}.onnx"
 
 
-def export_int8(model_dir: Path, target: Path) -> Path:
-    """Export the encoder's last hidden state to ONNX, then quantise its weights to int8."""
+def tokenizer_path_for(model_dir: Path) -> Path:
+    return cache_root() / "onnx" / f"{weights_id(model_dir)}.tokenizer.json"
+
+
+def export(model_dir: Path) -> None:
+    """Export the encoder's last hidden state to ONNX (float32), then a copy of it with its
+    weights quantised to int8, and the tokenizer transformers runs for it; each is published
+    by a rename once whole."""
     import warnings
 
     import torch
@@ -44,6 +53,7 @@ def export_int8(model_dir: Path, target: Path) -> Path:
             return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
     model = LastHiddenState().eval()
+    target = onnx_path_for(model_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".onnx-", dir=target.parent))
     try:
@@ -92,9 +102,10 @@ def export_int8(model_dir: Path, target: Path) -> Path:
         finally:
             quiet.setLevel(level)
         os.replace(quantized, target)
+        os.replace(float_path, onnx_path_for(model_dir, quantized=False))
+        save_tokenizer(model_dir, tokenizer_path_for(model_dir))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return target
 
 
 def feed_forward_outputs(model_path: Path) -> list[str]:
@@ -113,22 +124,28 @@ def feed_forward_outputs(model_path: Path) -> list[str]:
 
 class OnnxEncoder:
     def __init__(
-        self, model_dir: Path, max_length: int = 256, batch_size: int = 32, threads: int | None = None
+        self,
+        model_dir: Path,
+        max_length: int = 256,
+        batch_size: int = 32,
+        threads: int | None = None,
+        quantized: bool = True,
     ) -> None:
         import onnxruntime as ort
-        from transformers import AutoTokenizer
 
         self.model_dir = Path(model_dir)
         self.max_length = max_length
         self.batch_size = batch_size
-        path = onnx_path_for(self.model_dir)
-        if not path.is_file():
-            export_int8(self.model_dir, path)
+        path = onnx_path_for(self.model_dir, quantized)
+        tokenizer = tokenizer_path_for(self.model_dir)
+        if not (path.is_file() and tokenizer.is_file()):
+            export(self.model_dir)
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
+        # Neither transformers nor torch is imported unless the model must be exported first.
+        self.tokenizer = FileTokenizer(tokenizer)
         self.dim = int(self.session.get_outputs()[0].shape[-1] or 384)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

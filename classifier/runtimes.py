@@ -1,5 +1,7 @@
 """Picks the encoder for a runtime: torch (float32), torch-int8 (dynamically quantised
-linear layers) or onnx-int8 (ONNX Runtime with int8 weights, exported once and cached)."""
+linear layers), onnx (ONNX Runtime, float32: torch's vectors, loaded in a second without
+torch) or onnx-int8 (ONNX Runtime with int8 weights). The ONNX graphs are exported once and
+cached."""
 
 from __future__ import annotations
 
@@ -14,10 +16,12 @@ def make_encoder(
 ) -> TextEncoder:
     if runtime not in RUNTIMES:
         raise VigieError(f"runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")
-    if runtime == "onnx-int8":
+    if runtime in ("onnx", "onnx-int8"):
         from classifier.onnx_encoder import OnnxEncoder
 
-        return OnnxEncoder(model_dir, max_length=max_length, batch_size=batch_size)
+        return OnnxEncoder(
+            model_dir, max_length=max_length, batch_size=batch_size, quantized=runtime == "onnx-int8"
+        )
     from classifier.encoder import Encoder
 
     return Encoder(model_dir, max_length=max_length, batch_size=batch_size, quantize=runtime == "torch-int8")

@@ -132,7 +132,9 @@ class ClassifierConfig(_Section):
     base_model: str = Field(
         "packaged", min_length=1, description="'packaged', a local model directory, or a hub id"
     )
-    runtime: Literal["torch", "torch-int8", "onnx-int8"] = Field("torch", description="Inference runtime")
+    runtime: Literal["torch", "torch-int8", "onnx", "onnx-int8"] = Field(
+        "onnx", description="Inference runtime"
+    )
     batch_size: int = Field(32, ge=1, le=1024, description="Posts per encoder batch")
 
 

@@ -82,15 +82,15 @@ def test_accuracy_per_language_on_held_out_items():
 
 
 def _reference_log_probs(
-    model: CharNgramModel, counts: dict[str, Counter[str]], text: str
+    model: CharNgramModel, counts: dict[str, Counter[str]], denominators: dict[str, float], text: str
 ) -> dict[str, float]:
     """Naive Bayes written out gram by gram and language by language: what the matrix form
-    must reproduce."""
+    must reproduce. `denominators`: each language's gram count plus alpha times the number
+    of distinct grams in all of them (the same for every text, so counted once)."""
     grams = Counter(model.grams(text))
-    vocab = len(set().union(*counts.values()))
     scores = {}
     for lang, seen in counts.items():
-        denom = sum(seen.values()) + model.alpha * vocab
+        denom = denominators[lang]
         scores[lang] = sum(n * math.log((seen.get(g, 0) + model.alpha) / denom) for g, n in grams.items())
     top = max(scores.values())
     return {lang: (s - top) / max(1, sum(grams.values())) * 50 for lang, s in scores.items()}
@@ -103,9 +103,11 @@ def test_matrix_naive_bayes_matches_the_gram_by_gram_formula_on_the_whole_corpus
     counts: dict[str, Counter[str]] = {}
     for ex in train:
         counts.setdefault(ex.lang, Counter()).update(model.grams(normalize(ex.text)))
+    vocab = len(set().union(*counts.values()))
+    denominators = {lang: sum(seen.values()) + model.alpha * vocab for lang, seen in counts.items()}
     for ex in corpus:
         text = normalize(ex.text)
-        expected = _reference_log_probs(model, counts, text)
+        expected = _reference_log_probs(model, counts, denominators, text)
         got = model.log_probs(text, tuple(counts))
         assert got.keys() == expected.keys()
         assert all(abs(got[k] - expected[k]) < 1e-6 for k in got), (ex.text, got, expected)

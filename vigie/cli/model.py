@@ -280,7 +280,7 @@ def read_jsonl_posts(path: Path) -> list[tuple[Any, str, dict[str, Any]]]:
 @click.option("--model", "model_dir", type=click.Path(file_okay=False), help="Classifier directory.")
 @click.option(
     "--runtime",
-    type=click.Choice(["torch", "torch-int8", "onnx-int8"]),
+    type=click.Choice(["torch", "torch-int8", "onnx", "onnx-int8"]),
     help="Inference runtime (default: from config).",
 )
 @click.option("--batch-size", type=click.IntRange(min=1), help="Posts per batch (default: from config).")
