@@ -43,7 +43,8 @@ class Encoder:
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # torch's notice that this API will move
-                # As in the ONNX path, feed-forward output projections stay float (outliers).
+                # Feed-forward output projections stay float (outliers); the ONNX path keeps
+                # the whole feed-forward block float.
                 linear = {
                     name
                     for name, module in model.named_modules()

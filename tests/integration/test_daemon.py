@@ -557,7 +557,9 @@ def test_one_classifier_worker_serves_every_classification(tmp_path, mirror_fact
 
     def classified_twice() -> bool:
         done = [r for r in runs_of(tmp_path, "run --no-crawl") if r["status"] == "ok"]
-        return len(done) >= 2 and post_count(tmp_path, "two_chan") == 10
+        # The worker records its run in the store before the daemon counts it in status.
+        counted = jobs_of(quick_status(config)).get("classify", {}).get("runs", 0)
+        return len(done) >= 2 and counted >= 2 and post_count(tmp_path, "two_chan") == 10
 
     wait_for("two classification passes", classified_twice, timeout=240, every=0.5)
     analysed = query(tmp_path, "SELECT COUNT(*) FROM analysis")[0][0]

@@ -131,7 +131,9 @@ def test_onnx_int8_vectors_stay_close_to_float32(shipped):
     """The quantised encoder must not wreck any post's vector. Over 300 test-split posts, the
     1st percentile of the cosine to float32's was 0.950 / 0.962 / 0.983 and the mean 0.997 /
     0.998 / 0.998 for seeds 13 / 1 / 2; with the feed-forward output projections quantised
-    too, the 1st percentile was 0.18 and the mean 0.965."""
+    too, the 1st percentile was 0.18 and the mean 0.965. On the 4,553-item corpus (seed 13)
+    with the feed-forward input projections quantised, 0.78 (the lowest 0.47); with the
+    feed-forward block float, as exported now, 0.96 (the lowest 0.81) and the mean 0.998."""
     import numpy as np
 
     from classifier.corpus import load_corpus
