@@ -18,7 +18,7 @@ from crawlers.telegram.mirror import load_channels
 from crawlers.telegram.preview import parse_page
 from pipeline.index.documents import count_indexed, sync
 from pipeline.index.generations import migrate
-from pipeline.index.template import setup
+from pipeline.index.template import connect, setup
 from tests.support.es_node import ElasticsearchNode
 from vigie.config import ElasticsearchConfig
 from vigie.records import Post
@@ -98,10 +98,8 @@ def main() -> None:
         node = ElasticsearchNode(Path(tmp) / "es", heap="1g", fast_start=False)
         node.start()
         try:
-            from elasticsearch import Elasticsearch
-
-            es = Elasticsearch(node.url, request_timeout=120)
-            config = ElasticsearchConfig(chunk_size=1000)
+            config = ElasticsearchConfig(url=node.url, timeout=120, chunk_size=1000)
+            es = connect(config)  # the client the CLI and the daemon use
             setup(es, config)
             with Store(Path(tmp) / "bulk.db") as store:
                 synthetic_flagged(store, args.docs)
@@ -141,7 +139,8 @@ def main() -> None:
                     f"indexing paused meanwhile): {args.docs} docs in {copying:.1f}s = "
                     f"{args.docs / copying:,.0f} docs/s, {elapsed / copying:.1f}x the bulk indexing rate"
                 )
-            e2e(args.e2e_posts, es, Path(tmp))
+            if args.e2e_posts:
+                e2e(args.e2e_posts, es, Path(tmp))
         finally:
             node.stop()
 

@@ -5,13 +5,16 @@ cluster refused or could not take."""
 
 from __future__ import annotations
 
-import json
+import gc
 import logging
+import threading
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from classifier.cues import gazetteer
+from pipeline.index.json_codec import canonical, loads
 from pipeline.index.template import EUR_PER_UNIT, LANGUAGE_FIELDS, index_for, write_targets
 from vigie.config import ElasticsearchConfig
 from vigie.sanitize import strip_controls, web_url_or_path
@@ -31,10 +34,10 @@ def build_doc(
     """The index document of an analysed post; `media`: its attachments' outcomes and files."""
     from pipeline.media.pdq import segments
 
-    entities = json.loads(row["entities"] or "{}")
+    entities = loads(row["entities"], {})
     files = [m for m in media or [] if m["status"] == "fetched" and m["sha256"]]
     pdqs = list(dict.fromkeys(m["pdq"] for m in files if m.get("pdq")))
-    cues = json.loads(row["cues"] or "[]")
+    cues = loads(row["cues"], [])
     prices = entities.get("prices") or []
     first = prices[0] if prices else None
     origin, destination = entities.get("origin"), entities.get("destination")
@@ -71,14 +74,12 @@ def build_doc(
         "partial": bool(row.get("partial")),
         "forwarded_from_name": row.get("forwarded_from_name"),
         "author_name": row.get("author_name"),
-        "hashtags": json.loads(row.get("hashtags") or "[]"),
-        "mentions": json.loads(row.get("mentions") or "[]"),
+        "hashtags": loads(row.get("hashtags"), []),
+        "mentions": loads(row.get("mentions"), []),
         "likes": row.get("likes"),
         "shares": row.get("shares"),
         "comments": row.get("comments"),
-        "attachment_types": sorted(
-            {a.get("type", "") for a in json.loads(row.get("attachments") or "[]")} - {""}
-        ),
+        "attachment_types": sorted({a.get("type", "") for a in loads(row.get("attachments"), [])} - {""}),
         "ocr_text": strip_controls(row.get("ocr_text") or "") or None,
         "image_score": row.get("image_score"),
         "image_contacts": (entities.get("image") or {}).get("contacts", []),
@@ -86,8 +87,8 @@ def build_doc(
         "pdq": pdqs,
         "pdq_segments": sorted({s for pdq in pdqs for s in segments(pdq)}),
         # Link fields hold links only, whatever an older crawler stored.
-        "media": [m for m in json.loads(row["media"]) if web_url_or_path(str(m))],
-        "links": [u for u in json.loads(row["links"]) if web_url_or_path(str(u))],
+        "media": [m for m in loads(row["media"], []) if web_url_or_path(str(m))],
+        "links": [u for u in loads(row["links"], []) if web_url_or_path(str(u))],
         "cues": sorted({c["cue"] for c in cues}),
         "cue_texts": sorted({c["text"] for c in cues}),
         "phones": entities.get("phones", []),
@@ -134,7 +135,7 @@ def build_doc(
 def doc_hash(doc: dict[str, Any]) -> str:
     import hashlib
 
-    return hashlib.sha256(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    return hashlib.sha256(canonical(doc)).hexdigest()
 
 
 @dataclass
@@ -363,6 +364,31 @@ def spooled(store: Store) -> list[tuple[str, dict[str, Any]]]:
     return [(body["digest"], body["action"]) for body in outbox.spooled_actions(store)]
 
 
+_pausing = threading.Lock()
+_paused = 0
+_was_enabled = False
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """A sync holds every document it sends, all plain dicts and lists without cycles; the
+    cyclic collector scanning them again and again as they pile up took a quarter of its
+    time. Reference counting still frees them; cycles made meanwhile wait for the end."""
+    global _paused, _was_enabled
+    with _pausing:
+        if _paused == 0:
+            _was_enabled = gc.isenabled()
+            gc.disable()
+        _paused += 1
+    try:
+        yield
+    finally:
+        with _pausing:
+            _paused -= 1
+            if _paused == 0 and _was_enabled:
+                gc.enable()
+
+
 def sync(
     store: Store, es: Elasticsearch, config: ElasticsearchConfig, keys: Sequence[str] | None = None
 ) -> IndexReport:
@@ -371,6 +397,13 @@ def sync(
     records what the cluster acknowledged, so nothing is sent twice or lost. With `keys`,
     only those posts' documents (a classification batch's); the spool waits for a full sync
     or `vigie es replay`."""
+    with _cyclic_gc_paused():
+        return _sync(store, es, config, keys)
+
+
+def _sync(
+    store: Store, es: Elasticsearch, config: ElasticsearchConfig, keys: Sequence[str] | None
+) -> IndexReport:
     report = IndexReport()
     if keys is not None:
         _send(es, store, config, list(_actions_to_send(store, config, keys)), report, {})

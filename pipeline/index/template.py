@@ -61,7 +61,10 @@ def connect(config: ElasticsearchConfig) -> Elasticsearch:
     url = es_url(config)
     if not url:
         raise VigieError("no Elasticsearch URL: set elasticsearch.url in the configuration or $VIGIE_ES_URL")
+    from pipeline.index.client_json import SERIALIZERS
+
     kwargs: dict[str, Any] = {
+        "serializers": SERIALIZERS,
         "request_timeout": config.timeout,
         "verify_certs": config.verify_certs,
         "retry_on_timeout": True,
