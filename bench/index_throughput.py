@@ -18,7 +18,7 @@ from crawlers.telegram.mirror import load_channels
 from crawlers.telegram.preview import parse_page
 from pipeline.index.documents import count_indexed, sync
 from pipeline.index.generations import migrate
-from pipeline.index.template import connect, setup
+from pipeline.index.template import setup
 from tests.support.es_node import ElasticsearchNode
 from vigie.config import ElasticsearchConfig
 from vigie.records import Post
@@ -98,8 +98,13 @@ def main() -> None:
         node = ElasticsearchNode(Path(tmp) / "es", heap="1g", fast_start=False)
         node.start()
         try:
-            config = ElasticsearchConfig(url=node.url, timeout=120, chunk_size=1000)
-            es = connect(config)  # the client the CLI and the daemon use
+            from elasticsearch import Elasticsearch
+
+            from pipeline.index.client_json import SERIALIZERS
+
+            # The serializers the CLI's client has; never the environment's cluster or credentials.
+            es = Elasticsearch(node.url, serializers=SERIALIZERS, request_timeout=120)
+            config = ElasticsearchConfig(chunk_size=1000)
             setup(es, config)
             with Store(Path(tmp) / "bulk.db") as store:
                 synthetic_flagged(store, args.docs)

@@ -5,6 +5,7 @@ payment terms. Works on normalised text, so Arabic-Indic digits and spaced-out n
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -151,7 +152,8 @@ def _amount(raw: str, mult: str | None) -> float | None:
         value = float(digits.replace(",", "."))
     except ValueError:
         return None
-    return value * _MULTIPLIERS.get((mult or "").lower(), 1)
+    value *= _MULTIPLIERS.get((mult or "").lower(), 1)
+    return value if math.isfinite(value) else None  # hundreds of digits are no price
 
 
 def prices_in(text: str) -> list[Price]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -38,7 +39,8 @@ def build_doc(
     files = [m for m in media or [] if m["status"] == "fetched" and m["sha256"]]
     pdqs = list(dict.fromkeys(m["pdq"] for m in files if m.get("pdq")))
     cues = loads(row["cues"], [])
-    prices = entities.get("prices") or []
+    # An amount past what a float holds (hostile digits) reads as infinite: no price then.
+    prices = [p for p in entities.get("prices") or [] if _finite(p.get("amount"))]
     first = prices[0] if prices else None
     origin, destination = entities.get("origin"), entities.get("destination")
 
@@ -132,10 +134,23 @@ def build_doc(
     return doc
 
 
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
 def doc_hash(doc: dict[str, Any]) -> str:
     import hashlib
 
     return hashlib.sha256(canonical(doc)).hexdigest()
+
+
+def _standard_library_hash(doc: dict[str, Any]) -> str:
+    """The digest as stores indexed before orjson recorded it: a document they hold
+    unchanged is not sent again only because its digest is written differently now."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
 @dataclass
@@ -155,6 +170,7 @@ def _actions_to_send(
     places = gazetteer()
     candidates = list(outbox.index_candidates(store, keys))
     media = stored_media.media_of(store, [row["key"] for row in candidates])
+    rehashed: list[tuple[str, str | None]] = []
     for row in candidates:
         # The month a post is filed under never changes: its date, else when it was first seen.
         index = index_for(config, row["published_at"] or row["first_seen"])
@@ -169,6 +185,9 @@ def _actions_to_send(
         digest = doc_hash(doc)
         if digest == row["indexed_sha256"]:
             continue
+        if row["indexed_sha256"] == _standard_library_hash(doc):
+            rehashed.append((row["key"], digest))  # the index holds it: only the digest is older
+            continue
         # Each document goes once: whole to an index that never acknowledged it, as a partial
         # update to one that did (fields set later in the index, such as a review state,
         # stay). The rare miss of either is sent again the other way (see _fallback).
@@ -176,6 +195,7 @@ def _actions_to_send(
             yield digest, _create(index, row["key"], doc)
         else:
             yield digest, {"_op_type": "update", "_index": index, "_id": row["key"], "doc": doc}
+    outbox.mark_indexed(store, rehashed)
 
 
 NEW = "new"  # the referral status of a document nobody has reviewed: the store has no row then

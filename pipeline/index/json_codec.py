@@ -1,6 +1,7 @@
 """JSON for the index path, through orjson (several times faster than the standard library,
 which was most of the Python time of a sync), falling back to the standard library for what
-orjson refuses: lone surrogates, integers past 64 bits, NaN. The store's JSON columns read
+orjson refuses: lone surrogates and integers past 64 bits on writing, NaN on reading (orjson
+writes NaN and infinities as null; documents hold none, see `build_doc`). The store's JSON columns read
 into documents, and the digest of a document, go through here; the client's bodies through
 `client_json`."""
 
