@@ -185,7 +185,7 @@ def _actions_to_send(
         digest = doc_hash(doc)
         if digest == row["indexed_sha256"]:
             continue
-        if row["indexed_sha256"] == _standard_library_hash(doc):
+        if row["indexed_sha256"] is not None and row["indexed_sha256"] == _standard_library_hash(doc):
             rehashed.append((row["key"], digest))  # the index holds it: only the digest is older
             continue
         # Each document goes once: whole to an index that never acknowledged it, as a partial
