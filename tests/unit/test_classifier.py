@@ -133,7 +133,9 @@ def test_onnx_int8_vectors_stay_close_to_float32(shipped):
     0.998 / 0.998 for seeds 13 / 1 / 2; with the feed-forward output projections quantised
     too, the 1st percentile was 0.18 and the mean 0.965. On the 4,553-item corpus (seed 13)
     with the feed-forward input projections quantised, 0.78 (the lowest 0.47); with the
-    feed-forward block float, as exported now, 0.96 (the lowest 0.81) and the mean 0.998."""
+    feed-forward block float, as exported now, 0.96 (the lowest 0.81) and the mean 0.998;
+    the same corpus and seed trained on another machine of the same kind, 0.925 (the lowest
+    0.83, the mean 0.998). The bar sits between those and the wrecked exports."""
     import numpy as np
 
     from classifier.corpus import load_corpus
@@ -144,7 +146,7 @@ def test_onnx_int8_vectors_stay_close_to_float32(shipped):
     model_dir = shipped.directory / "encoder"
     exact = make_encoder(model_dir, "torch", 32, 128).embed(texts)
     cosine = (make_encoder(model_dir, "onnx-int8", 32, 128).embed(texts) * exact).sum(1)
-    assert np.percentile(cosine, 1) >= 0.93 and cosine.mean() >= 0.99, (cosine.min(), cosine.mean())
+    assert np.percentile(cosine, 1) >= 0.88 and cosine.mean() >= 0.99, (cosine.min(), cosine.mean())
 
 
 def test_the_default_runtime_gives_the_vectors_of_torch(shipped):
