@@ -51,6 +51,10 @@ def _script_pieces(vocab: list[list[Any]]) -> set[int]:
 
 
 def _token_ids(tokenizer: Any, texts: Sequence[str], batch: int = 1024) -> list[list[int]]:
+    # Whole texts: a tokenizer saved after use keeps its truncation, and a piece cut off past
+    # max_length is still read (the classifier splits long posts into windows).
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
     out: list[list[int]] = []
     for start in range(0, len(texts), batch):
         out.extend(

@@ -125,3 +125,22 @@ def test_the_shipped_classifier_runs_on_a_trimmed_vocabulary(shipped):
     assert meta["vocabulary_texts"] > 200
     corpus = metrics["corpus"]
     assert manifest["texts"] == corpus["items"] + corpus["train_variants"] + meta["vocabulary_texts"]
+
+
+def test_pieces_past_a_saved_truncation_are_kept(base_dir, tmp_path):
+    """A tokenizer saved after use keeps its truncation; the tail of a long post (read in a
+    later window) must still tokenise as before the trim."""
+    out = tmp_path / "encoder"
+    shutil.copytree(base_dir, out)
+    spec = json.loads((out / "tokenizer.json").read_text(encoding="utf-8"))
+    spec["truncation"] = {"direction": "Right", "max_length": 16, "strategy": "LongestFirst", "stride": 0}
+    (out / "tokenizer.json").write_text(json.dumps(spec), encoding="utf-8")
+    text = "boat " * 20 + "contact @azadiroutes_official for seats"
+    trim_vocabulary(out, [text])
+    from tokenizers import Tokenizer
+
+    cut = Tokenizer.from_file(str(out / "tokenizer.json"))
+    cut.no_truncation()
+    pieces = cut.encode(PREFIX + text).tokens
+    assert len(pieces) > 16
+    assert pieces == _tokenizer(base_dir).encode(PREFIX + text).tokens
