@@ -100,7 +100,9 @@ def test_candidates_scores_evidence_and_decisions(tmp_path, mirror_factory, conf
     # An analyst's confirmation makes a post count whatever it scored: a thank-you that vouches
     # for a smuggler is in the review band, not an advert, until an analyst confirms it.
     vouching = "telegram:watch_beta:2"
-    run_vigie("review", "confirm", vouching, "--reason", "recruits for planted_one", config=config, check=True)
+    run_vigie(
+        "review", "confirm", vouching, "--reason", "recruits for planted_one", config=config, check=True
+    )
     one = candidates(config)["telegram:planted_one"]
     assert (one["score"], one["flagged_posts"]) == (7, 3)
     assert ways(one)["https://t.me/watch_beta/2"] == ["mention"]
