@@ -9,7 +9,7 @@ from classifier.cues import place_name
 from pipeline.refer import ReferralError
 from pipeline.refer.notices import content_type
 from vigie.platforms import NOTICE_PLATFORM
-from vigie.store import Store, analysis, cases, utcnow
+from vigie.store import Store, cases, utcnow
 from vigie.store import media as stored_media
 
 
@@ -67,26 +67,16 @@ def review_queue(store: Store, limit: int | None = 50, include_decided: bool = F
 
 
 def decide(store: Store, target: str, decision: str, reason: str, reviewer: str) -> list[str]:
-    """Confirm or reject a post (its key) or a whole repost cluster (its id). Audited. A post
-    the classifier did not flag can be confirmed by its key, an advert it missed, when its
-    text was kept."""
+    """Confirm or reject a post (its key) or a whole repost cluster (its id). Audited."""
     if decision not in ("confirmed", "rejected"):
         raise ReferralError(f"decision {decision!r}: expected confirmed or rejected")
     if not reason.strip():
         raise ReferralError("a reason is required: it is kept with the decision")
     if not reviewer.strip():
         raise ReferralError("the reviewer's name is required")
-    rows = cases.review_targets(store, target)
+    rows = cases.flagged_in(store, target)
     if not rows:
-        raise ReferralError(f"{target}: no analysed post or flagged repost cluster with this key or id")
-    missed = [r for r in rows if not r["flagged"]]
-    if missed and decision == "rejected":
-        raise ReferralError(f"{target}: not flagged, so there is nothing to reject")
-    if any(r["minimised"] for r in missed):
-        raise ReferralError(
-            f"{target}: not flagged and its text was not kept (pipeline.keep_text_below_threshold): "
-            "nothing to refer"
-        )
+        raise ReferralError(f"{target}: no flagged post or repost cluster with this key or id")
     locked = [r["post_key"] for r in rows if r["status"] in cases.LOCKED]
     if locked:
         raise ReferralError(
@@ -107,8 +97,6 @@ def decide(store: Store, target: str, decision: str, reason: str, reviewer: str)
                 reviewer,
                 now,
             )
-        for r in missed:
-            analysis.analyse_again(store, r["post_key"])
     return [r["post_key"] for r in rows]
 
 

@@ -97,11 +97,11 @@ def test_candidates_scores_evidence_and_decisions(tmp_path, mirror_factory, conf
     table = run_vigie("sources", "candidates", config=config, check=True).stdout
     assert "planted_two" in table and "https://t.me/watch_alpha/1 (forward, mention)" in table
 
-    # An analyst's confirmation makes a post count whatever it scored: this one, a news
-    # roundup crediting planted_one, is not flagged (the channel keeps unflagged posts' text).
-    beta_news = "telegram:watch_beta:2"
+    # An analyst's confirmation makes a post count whatever it scored: a thank-you that vouches
+    # for a smuggler is in the review band, not an advert, until an analyst confirms it.
+    vouching = "telegram:watch_beta:2"
     run_vigie(
-        "review", "confirm", beta_news, "--reason", "recruits for planted_one", config=config, check=True
+        "review", "confirm", vouching, "--reason", "recruits for planted_one", config=config, check=True
     )
     one = candidates(config)["telegram:planted_one"]
     assert (one["score"], one["flagged_posts"]) == (7, 3)

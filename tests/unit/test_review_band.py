@@ -6,16 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import pytest
-
 from classifier.metrics import choose_review_threshold, decide, three_way
 from classifier.model import Prediction
 from pipeline.enrich.process import process
-from pipeline.refer import ReferralError
 from pipeline.refer.review import decide as review
 from pipeline.refer.review import review_queue
 from tests.support.hostile import hostile_post
-from vigie.store import Store, analysis, cases, outbox
+from vigie.store import Store, analysis, outbox
 
 SURE = "Yacht Izmir to Italy 2500€, WhatsApp +90 536 741 22 90"
 UNSURE = "Kids go free this week, ask the captain +44 7700 900123"
@@ -87,30 +84,3 @@ def test_a_new_model_never_wipes_what_an_analyst_confirmed(tmp_path: Path):
         (row,) = [r for r in outbox.index_candidates(store) if r["key"] == "telegram:hostile_chan:2"]
         assert (post["text"], post["minimised"]) == (UNSURE, 0)
         assert (row["is_advert"], row["needs_review"], row["model_id"]) == (0, 1, "harsher")
-
-
-def test_an_advert_the_classifier_missed_can_be_confirmed_by_its_key(tmp_path: Path):
-    missed = "telegram:hostile_chan:1"
-    with Store(tmp_path / "vigie.db") as store:
-        store.upsert_posts([hostile_post(n, text) for n, text in enumerate((CLEAR, UNSURE, SURE), 1)])
-        process(store, Bands(), keep_text=True)  # type: ignore[arg-type]
-        with pytest.raises(ReferralError, match="not flagged, so there is nothing to reject"):
-            review(store, missed, "rejected", "not an advert", "ana")
-        assert review(store, missed, "confirmed", "the 'Eid' post is the channel's code", "ana") == [missed]
-        assert [r["post_key"] for r in cases.confirmed_for(store, "telegram")] == [missed]
-        # Classified again on the next run, as a decided post: flagged, in the review band.
-        assert process(store, Bands(), keep_text=False).processed == 1  # type: ignore[arg-type]
-        (row,) = [r for r in outbox.index_candidates(store) if r["key"] == missed]
-        assert (row["is_advert"], row["needs_review"]) == (0, 1)
-        assert next(p for p in store.posts() if p["post_id"] == "1")["text"] == CLEAR
-
-
-def test_a_missed_post_whose_text_was_dropped_cannot_be_confirmed(tmp_path: Path):
-    with Store(tmp_path / "vigie.db") as store:
-        store.upsert_posts([hostile_post(n, text) for n, text in enumerate((CLEAR, UNSURE, SURE), 1)])
-        process(store, Bands(), keep_text=False)  # type: ignore[arg-type]
-        with pytest.raises(ReferralError, match="its text was not kept"):
-            review(store, "telegram:hostile_chan:1", "confirmed", "looks coded", "ana")
-        with pytest.raises(ReferralError, match="no analysed post or flagged repost cluster"):
-            review(store, "telegram:hostile_chan:9", "confirmed", "looks coded", "ana")
-        assert process(store, Bands(), keep_text=False).processed == 0  # type: ignore[arg-type]

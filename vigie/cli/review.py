@@ -79,8 +79,7 @@ def _decide(ctx: click.Context, target: str, decision: str, reason: str, reviewe
 @click.option("--reviewer", help="Your name (default: $VIGIE_REVIEWER or the login name).")
 @click.pass_context
 def confirm(ctx: click.Context, target: str, reason: str, reviewer: str | None) -> None:
-    """Confirm TARGET (cluster id or post key) as a smuggling advert, ready to refer. A post
-    key may name a post the classifier missed, when its text was kept."""
+    """Confirm TARGET (cluster id or post key) as a smuggling advert, ready to refer."""
     _decide(ctx, target, "confirmed", reason, reviewer)
 
 

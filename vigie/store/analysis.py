@@ -125,13 +125,6 @@ def save_analysis(store: Store, row: dict[str, Any]) -> None:
         upsert(connection, analysis, row, keys=["post_key"])
 
 
-def analyse_again(store: Store, post_key: str) -> None:
-    """The next run classifies the post again (under any model), e.g. once an analyst confirmed
-    an advert the classifier missed: it then keeps its entities and joins its repost cluster."""
-    with store.transaction() as connection:
-        connection.execute(update(analysis).where(analysis.c.post_key == post_key).values(model_id=""))
-
-
 def replace_contacts(store: Store, post_key: str, platform: str, channel: str, found: Iterable[str]) -> None:
     """The contacts a post gives, instead of those it gave before."""
     with store.transaction() as connection:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy import case, func, insert, or_, select, update
 
 from vigie.errors import StoreError
 from vigie.store.portable import upsert
@@ -43,20 +43,15 @@ def flagged_posts(store: Store) -> list[dict[str, Any]]:
         return [dict(row) for row in connection.execute(query).mappings()]
 
 
-def review_targets(store: Store, target: str) -> list[dict[str, Any]]:
-    """The posts a review target names: a repost cluster id (its flagged posts), or a post key,
-    flagged or not (an analyst may confirm an advert the classifier missed); `flagged` and
-    `minimised` (its text dropped) say which."""
+def flagged_in(store: Store, target: str) -> list[dict[str, Any]]:
+    """The flagged posts a review target names: a post key, or a repost cluster id."""
     a = analysis.c
     query = (
-        select(
-            a.post_key, a.cluster_id, a.cues, posts.c.platform, posts.c.minimised, referrals.c.status,
-            case((_FLAGGED, 1), else_=0).label("flagged"),
-        )
+        select(a.post_key, a.cluster_id, a.cues, posts.c.platform, referrals.c.status)
         .select_from(_ANALYSED_POSTS)
-        .where(or_(a.post_key == target, and_(_FLAGGED, a.cluster_id == target)))
+        .where(_FLAGGED, or_(a.post_key == target, a.cluster_id == target))
         .order_by(a.post_key)
-    )  # fmt: skip
+    )
     with store.reading() as connection:
         return [dict(row) for row in connection.execute(query).mappings()]
 
