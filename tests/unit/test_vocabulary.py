@@ -137,9 +137,7 @@ def test_pieces_past_a_saved_truncation_are_kept(base_dir, tmp_path):
     (out / "tokenizer.json").write_text(json.dumps(spec), encoding="utf-8")
     text = "boat " * 20 + "contact @azadiroutes_official for seats"
     trim_vocabulary(out, [text])
-    from tokenizers import Tokenizer
-
-    cut = Tokenizer.from_file(str(out / "tokenizer.json"))
+    cut = _tokenizer(out)
     cut.no_truncation()
     pieces = cut.encode(PREFIX + text).tokens
     assert len(pieces) > 16
