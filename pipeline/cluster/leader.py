@@ -358,14 +358,14 @@ class Leader:
             return None
         if spec_id.startswith(jobs.CRAWL_PREFIX):
             platform, channel = args
-            job_id = queue.defer_crawl(self.app, self.config, platform, channel)
+            job_id = queue.defer_crawl(self.app, self._store(), self.config, platform, channel)
         else:
             task = {
                 jobs.REMOVAL_CHECKS: queue.REMOVAL_CHECKS,
                 jobs.ES_REPLAY: queue.ES_REPLAY,
                 jobs.ALERTS: queue.ALERTS,
             }[spec_id]
-            job_id = queue.defer_control(self.app, task)
+            job_id = queue.defer_control(self.app, self._store(), task)
         if job_id is None:
             log.info("%s: a job waits already; not enqueued again", spec_id)
         else:

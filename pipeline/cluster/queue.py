@@ -2,8 +2,14 @@
 
 The leader defers jobs by task name (it never imports the task bodies, nor the classifier);
 workers register the bodies from `pipeline.cluster.tasks`. Locks make each job kind safe:
-one crawl per source in flight (`lock`) and at most one waiting (`queueing_lock`), one
-networks-and-alerts pass at a time, one removal check, one spool replay, one delivery run.
+one crawl per source in flight (procrastinate's `lock`), one networks-and-alerts pass at a
+time, one removal check, one spool replay, one delivery run; and a job is not deferred while
+another of its lock waits (`vigie.store.cluster.deferring`).
+
+procrastinate's own `queueing_lock` is not used: its unique index forbids two waiting jobs of
+a lock, and a job going back to the queue for a retry (an egress in use, a worker stopping, a
+failure) while the leader's next one waits would break it. The retry fails, the job stays
+`doing` on its live worker for good, and its `lock` holds back every later job of the source.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from vigie.errors import ConfigurationError
 
 if TYPE_CHECKING:
     import procrastinate
+
+    from vigie.store import Store
 
 log = logging.getLogger("vigie.cluster")
 
@@ -114,47 +122,54 @@ def ensure_schema(config: VigieConfig) -> None:
             log.info("job queue tables installed in the store's database")
 
 
+# How long a defer waits for another node deferring a job of the same lock.
+DEFER_LOCK_WAIT_SECONDS = 30.0
+
+
 def defer(
     app: procrastinate.App,
+    store: Store,
     task: str,
     queue: str,
-    lock: str | None = None,
-    queueing_lock: str | None = None,
+    lock: str,
     **kwargs: Any,
 ) -> int | None:
     """Enqueue TASK (by name) in QUEUE with KWARGS; its job id, or None when a job with the
-    same queueing lock waits already."""
-    from procrastinate.exceptions import AlreadyEnqueued
+    same `lock` waits already (to run, or to be retried)."""
+    from vigie.store.cluster import deferring
 
-    deferrer = app.configure_task(name=task, queue=queue, lock=lock, queueing_lock=queueing_lock)
-    try:
+    deferrer = app.configure_task(name=task, queue=queue, lock=lock)
+    with deferring(store, lock, DEFER_LOCK_WAIT_SECONDS) as waiting:
+        if waiting is not None:
+            return None
         return deferrer.defer(**kwargs)
-    except AlreadyEnqueued:
-        return None
 
 
-def defer_crawl(app: procrastinate.App, config: VigieConfig, platform: str, channel: str) -> int | None:
+def defer_crawl(
+    app: procrastinate.App, store: Store, config: VigieConfig, platform: str, channel: str
+) -> int | None:
     egress = egress_of(config, platform, channel)
-    lock = crawl_lock(platform, channel)
     return defer(
         app,
+        store,
         CRAWL,
         crawl_queue(egress),
-        lock=lock,
-        queueing_lock=lock,
+        lock=crawl_lock(platform, channel),
         platform=platform,
         channel=channel,
         egress=egress,
     )
 
 
-def defer_classify(app: procrastinate.App, batch_id: str) -> int | None:
-    return defer(app, CLASSIFY, CLASSIFY_QUEUE, batch_id=batch_id)
+def defer_classify(app: procrastinate.App, batch_id: str) -> int:
+    """A batch's job: batches are claimed apart, so none waits for another."""
+    job_id: int = app.configure_task(name=CLASSIFY, queue=CLASSIFY_QUEUE).defer(batch_id=batch_id)
+    return job_id
 
 
-def defer_control(app: procrastinate.App, task: str, **kwargs: Any) -> int | None:
+def defer_control(app: procrastinate.App, store: Store, task: str, **kwargs: Any) -> int | None:
     """One of CONTROL_TASKS: one at a time, at most one waiting (whose KWARGS stand when
     another is deferred meanwhile)."""
     if task not in CONTROL_TASKS:
         raise ValueError(f"{task!r} is not a control task ({', '.join(CONTROL_TASKS)})")
-    return defer(app, task, CONTROL_QUEUE, lock=task, queueing_lock=task, **kwargs)
+    return defer(app, store, task, CONTROL_QUEUE, lock=task, **kwargs)

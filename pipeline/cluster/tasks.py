@@ -375,6 +375,10 @@ def classify(context: procrastinate.JobContext, batch_id: str) -> None:
                 run.status = "partial" if report.errors else "ok"
                 run.stats = {**report.to_json(), **stats}
             claims.release_batch(store, batch_id)
+            if report.process.processed:
+                # One waits at most: the first batch's `held_before` stands (on a fresh store,
+                # the first networks found are alerts, as on a single machine).
+                queue.defer_control(context.app, store, queue.AFTER_CLASSIFY, held_before=held_before)
         p = report.process
         _metrics("classified", p.processed)
         _metrics("indexed", report.indexed)
@@ -382,10 +386,6 @@ def classify(context: procrastinate.JobContext, batch_id: str) -> None:
         extra.update(posts=len(keys), classified=p.processed, flagged=p.flagged)
         for error in report.errors:
             log.warning("%s", error, extra=extra)
-        if p.processed:
-            # One waits at most: the first batch's `held_before` stands (on a fresh store, the
-            # first networks found are alerts, as on a single machine).
-            queue.defer_control(context.app, queue.AFTER_CLASSIFY, held_before=held_before)
 
 
 @blueprint.task(name=queue.AFTER_CLASSIFY, pass_context=True, retry=RETRY)

@@ -4,6 +4,7 @@ source while one waits), the classification batches it plans, and the retry of a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
+from procrastinate.jobs import Status
 from sqlalchemy import text
 
 from pipeline.cluster import queue
@@ -194,7 +196,8 @@ def test_one_leader_takeover_enqueues_and_retries_stalled(
         # The source's crawl is enqueued once: its next run finds it waiting.
         crawl = wait_for("the crawl job", lambda: jobs(store, queue.CRAWL))
         assert crawl[0]["queue_name"] == "crawl.default"
-        assert crawl[0]["lock"] == crawl[0]["queueing_lock"] == f"crawl:telegram:{CHANNEL}"
+        assert crawl[0]["lock"] == f"crawl:telegram:{CHANNEL}"
+        assert crawl[0]["queueing_lock"] is None  # see pipeline.cluster.queue
         assert crawl[0]["args"] == {"platform": "telegram", "channel": CHANNEL, "egress": "default"}
         wait_for(
             "the crawl's second run", lambda: "a job waits already" in nodes.output(first[0]), timeout=10
@@ -292,12 +295,13 @@ def test_queue_schema_defers_and_the_leader_lock(fresh_pg_url: str, monkeypatch:
     queue.ensure_schema(config)  # installed already: nothing to do
     app = queue.make_app(config).open()
     try:
-        first = queue.defer_crawl(app, config, "telegram", CHANNEL)
-        assert first is not None
-        assert queue.defer_crawl(app, config, "telegram", CHANNEL) is None
-        assert queue.defer_classify(app, "batch-1") is not None
-        assert queue.defer_control(app, queue.ALERTS) is not None
-        assert queue.defer_control(app, queue.ALERTS) is None
+        with Store(fresh_pg_url) as store:
+            first = queue.defer_crawl(app, store, config, "telegram", CHANNEL)
+            assert first is not None
+            assert queue.defer_crawl(app, store, config, "telegram", CHANNEL) is None
+            assert queue.defer_classify(app, "batch-1") is not None
+            assert queue.defer_control(app, store, queue.ALERTS) is not None
+            assert queue.defer_control(app, store, queue.ALERTS) is None
     finally:
         app.close()
     with Store(fresh_pg_url) as store:
@@ -325,6 +329,53 @@ def test_queue_schema_defers_and_the_leader_lock(fresh_pg_url: str, monkeypatch:
         finally:
             lock.close()
             other.close()
+
+
+def test_a_crawl_sent_back_to_the_queue_while_the_next_one_waits_does_not_stall_its_source(
+    fresh_pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crawl goes back to the queue (its egress in use, its worker stopping, a failure)
+    while the leader's next crawl of the same source waits: both stay in the queue and run
+    one after the other. (With procrastinate's queueing lock the retry broke its unique
+    index, and the first job stayed `doing` on its live worker, holding the source's lock.)"""
+    monkeypatch.setenv("VIGIE_STORE_URL", fresh_pg_url)
+    config = parse_config({"sources": [{"platform": "telegram", "channel": CHANNEL}]})
+    queue.ensure_schema(config)
+    crawls = [queue.crawl_queue("default")]
+
+    def defer() -> int | None:
+        with Store(fresh_pg_url) as store:
+            return queue.defer_crawl(app, store, config, "telegram", CHANNEL)
+
+    def statuses() -> dict[int, str]:
+        with Store(fresh_pg_url) as store:
+            return {j["id"]: j["status"] for j in jobs(store, queue.CRAWL)}
+
+    async def scenario() -> None:
+        async with app.open_async():
+            manager = app.job_manager
+            worker = await manager.register_worker()
+            first = await asyncio.to_thread(defer)
+            taken = await manager.fetch_job(crawls, worker)
+            assert taken is not None and taken.id == first
+            second = await asyncio.to_thread(defer)  # the first is running: the next one waits
+            assert second is not None and second != first
+            assert await asyncio.to_thread(defer) is None  # one waits already
+            await manager.retry_job(taken)  # back to the queue beside the waiting one
+            assert await asyncio.to_thread(statuses) == {first: "todo", second: "todo"}
+            assert await asyncio.to_thread(defer) is None
+            # One at a time, in order: the source's lock holds the second back.
+            again = await manager.fetch_job(crawls, worker)
+            assert again is not None and again.id == first
+            assert await manager.fetch_job(crawls, worker) is None
+            await manager.finish_job(again, status=Status.SUCCEEDED, delete_job=False)
+            last = await manager.fetch_job(crawls, worker)
+            assert last is not None and last.id == second
+            await manager.finish_job(last, status=Status.SUCCEEDED, delete_job=False)
+            assert await asyncio.to_thread(statuses) == {first: "succeeded", second: "succeeded"}
+
+    app = queue.make_app(config)
+    asyncio.run(scenario())
 
 
 def test_the_leader_prunes_jobs_ended_a_week_ago_every_hour(

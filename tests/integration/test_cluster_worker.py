@@ -254,8 +254,8 @@ def test_a_killed_worker_loses_nothing_and_a_second_classifies_each_post_once(cl
         with Store(url) as store, store.transaction() as c:
             c.execute(text("DELETE FROM procrastinate_workers"))
         app = queue.make_app(config)
-        with app.open():
-            job = queue.defer_control(app, queue.REMOVAL_CHECKS)
+        with app.open(), Store(url) as store:
+            job = queue.defer_control(app, store, queue.REMOVAL_CHECKS)
         assert job is not None
         _wait("the job taken", lambda: _jobs(url)[job][1] != "todo", 60, alive, tmp)
         assert "registering again" in (tmp / f"{survivor}.log").read_text()

@@ -92,7 +92,7 @@ def test_make_app_and_ensure_schema_refuse_sqlite(tmp_path: Path, monkeypatch: p
 
 def test_control_tasks_only() -> None:
     with pytest.raises(ValueError, match="not a control task"):
-        queue.defer_control(None, queue.CRAWL)  # type: ignore[arg-type]
+        queue.defer_control(None, None, queue.CRAWL)  # type: ignore[arg-type]
 
 
 def test_advisory_keys_are_signed_64_bit_and_distinct() -> None:

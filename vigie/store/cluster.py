@@ -263,6 +263,21 @@ def active_classify_batches(store: Store) -> set[str]:
         return {row[0] for row in c.execute(query, {"task": CLASSIFY_TASK}) if row[0]}
 
 
+@contextlib.contextmanager
+def deferring(store: Store, lock: str, timeout_seconds: float) -> Iterator[int | None]:
+    """Around the deferring of a job of `lock`: yields the id of one that waits already (to
+    run, or to be retried), else None, under a transaction advisory lock held until the block
+    ends, so that two nodes deferring together defer once. The block's job is committed on
+    the queue's own connection before the lock is let go."""
+    _require_postgresql(store)
+    query = text(
+        f"SELECT id FROM {QUEUE_TABLE} WHERE lock = :lock AND status::text = 'todo' ORDER BY id LIMIT 1"
+    )
+    with store.transaction() as c:
+        hold_xact_lock(store, f"vigie:defer:{lock}", timeout_seconds)
+        yield c.execute(query, {"lock": lock}).scalar_one_or_none()
+
+
 def lock_holder_pids(store: Store, name: str) -> list[int]:
     """The server process ids of the sessions holding the advisory lock `name` (pg_locks)."""
     if store.backend != "postgresql":
