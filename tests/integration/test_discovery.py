@@ -73,7 +73,7 @@ def test_candidates_scores_evidence_and_decisions(tmp_path, mirror_factory, conf
     )
     assert ways(two) == {"https://t.me/watch_alpha/3": ["link"], "https://t.me/watch_beta/1": ["link"]}
     one = found["telegram:planted_one"]
-    # watch_beta's news post mentions it too, but is not flagged: it does not count.
+    # watch_beta's warning against it mentions it too, but is not flagged: it does not count.
     assert (one["score"], one["flagged_posts"], one["sources"]) == (4, 2, ["telegram:watch_alpha"])
     assert ways(one) == {
         "https://t.me/watch_alpha/1": ["forward", "mention"],
@@ -97,18 +97,17 @@ def test_candidates_scores_evidence_and_decisions(tmp_path, mirror_factory, conf
     table = run_vigie("sources", "candidates", config=config, check=True).stdout
     assert "planted_two" in table and "https://t.me/watch_alpha/1 (forward, mention)" in table
 
-    # An analyst's confirmation makes a post count whatever it scored: a thank-you that vouches
-    # for a smuggler is in the review band, not an advert, until an analyst confirms it.
-    vouching = "telegram:watch_beta:2"
+    # An analyst's decision outranks the score: a sure advert an analyst rejects no longer counts.
     run_vigie(
-        "review", "confirm", vouching, "--reason", "recruits for planted_one", config=config, check=True
-    )
+        "review", "reject", "telegram:watch_alpha:2", "--reason", "a forwarded news item", config=config,
+        check=True,
+    )  # fmt: skip
     one = candidates(config)["telegram:planted_one"]
-    assert (one["score"], one["flagged_posts"]) == (7, 3)
-    assert ways(one)["https://t.me/watch_beta/2"] == ["mention"]
+    assert (one["score"], one["flagged_posts"]) == (3, 1)
+    assert ways(one) == {"https://t.me/watch_alpha/1": ["forward", "mention"]}
 
     added = run_vigie("sources", "add", "t.me/planted_one", "--by", "Ana", config=config, check=True)
-    assert "telegram:planted_one approved by Ana (score 7" in added.stdout
+    assert "telegram:planted_one approved by Ana (score 3" in added.stdout
     again = run_vigie("sources", "add", "@Planted_One", "--by", "Bo", config=config, check=True)
     assert "already approved (by Ana" in again.stdout
     tiktok = run_vigie("sources", "add", "https://www.tiktok.com/@smuggler_trips", config=config, check=True)
@@ -122,10 +121,8 @@ def test_candidates_scores_evidence_and_decisions(tmp_path, mirror_factory, conf
             for r in store.db.execute("SELECT * FROM discovered_sources").fetchall()
         }
     evidence = json.loads(rows[("telegram", "planted_one")]["evidence"])
-    assert evidence["flagged_posts"] == 3 and {p["post"] for p in evidence["posts"]} == {
-        "https://t.me/watch_alpha/1",
-        "https://t.me/watch_alpha/2",
-        "https://t.me/watch_beta/2",
+    assert evidence["flagged_posts"] == 1 and {p["post"] for p in evidence["posts"]} == {
+        "https://t.me/watch_alpha/1"
     }
     assert rows[("x", "lorry_guy_uk")]["status"] == "dismissed"
 

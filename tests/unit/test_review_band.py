@@ -1,5 +1,6 @@
 """The review band: posts the classifier is unsure of keep their text, wait for an analyst
-after the sure adverts, and can be confirmed like them; they link no channels."""
+after the sure adverts, and can be confirmed like them; they link no channels, and point to
+other sources only once confirmed."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from pipeline.enrich.process import process
 from pipeline.refer.review import decide as review
 from pipeline.refer.review import review_queue
 from tests.support.hostile import hostile_post
-from vigie.store import Store, analysis, outbox
+from vigie.store import DECIDED, Store, analysis, outbox
+from vigie.store.discovery import flagged_posts_of
 
 SURE = "Yacht Izmir to Italy 2500€, WhatsApp +90 536 741 22 90"
 UNSURE = "Kids go free this week, ask the captain +44 7700 900123"
@@ -84,3 +86,20 @@ def test_a_new_model_never_wipes_what_an_analyst_confirmed(tmp_path: Path):
         (row,) = [r for r in outbox.index_candidates(store) if r["key"] == "telegram:hostile_chan:2"]
         assert (post["text"], post["minimised"]) == (UNSURE, 0)
         assert (row["is_advert"], row["needs_review"], row["model_id"]) == (0, 1, "harsher")
+
+
+def test_discovery_counts_what_the_analyst_decided_over_the_score(tmp_path: Path):
+    """A review-band post points to other sources once confirmed; a rejected advert stops."""
+    with Store(tmp_path / "vigie.db") as store:
+        store.upsert_posts([hostile_post(n, text) for n, text in enumerate((CLEAR, UNSURE, SURE), 1)])
+        process(store, Bands(), keep_text=False)  # type: ignore[arg-type]
+
+        def counted() -> list[str]:
+            found = flagged_posts_of(store, [("telegram", "hostile_chan")], DECIDED)
+            return [row["key"] for row in found]
+
+        assert counted() == ["telegram:hostile_chan:3"]
+        review(store, "telegram:hostile_chan:2", "confirmed", "captain's number", "ana")
+        assert counted() == ["telegram:hostile_chan:2", "telegram:hostile_chan:3"]
+        review(store, "telegram:hostile_chan:3", "rejected", "a tour operator's yacht charter", "bo")
+        assert counted() == ["telegram:hostile_chan:2"]
