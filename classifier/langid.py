@@ -24,7 +24,10 @@ from classifier.normalize import normalize
 
 ARABIC_SCRIPT = ("ar", "ckb", "fa", "ps", "ur")
 ETHIOPIC = ("ti", "am")
-LATIN = ("en", "fr", "tr", "sq", "vi", "so", "kmr", "ar-Latn", "fa-Latn")
+# Roman Urdu is filed under "ur" like Urdu in its own script; the char model learns it apart
+# (ROMAN_URDU) so that its Latin grams are not drowned in the Arabic-script ones.
+ROMAN_URDU = "ur@latin"
+LATIN = ("en", "fr", "tr", "sq", "vi", "so", "kmr", "ar-Latn", "fa-Latn", ROMAN_URDU)
 # fastText label -> ours
 _FT = {
     "ar": "ar",
@@ -115,7 +118,8 @@ class CharNgramModel:
         self.alpha = alpha
         counts: dict[str, Counter[str]] = {}
         for ex in examples:
-            counts.setdefault(ex.lang, Counter()).update(self.grams(normalize(ex.text)))
+            text = normalize(ex.text)
+            counts.setdefault(column_label(ex.lang, text), Counter()).update(self.grams(text))
         self.langs = tuple(sorted(counts))
         self.column = {lang: j for j, lang in enumerate(self.langs)}
         vocabulary = sorted(set().union(*counts.values())) if counts else []
@@ -199,7 +203,19 @@ def _decide(text: str, script: str, ft: dict[str, float], char_model: CharNgramM
     model = char_model or _char_model()
     char = model.log_probs(text, family)
     # fastText is reliable where it knows the language; the char model fills its gaps.
-    combined = {lang: char.get(lang, -50.0) + 2.0 * math.log(ft.get(lang, 0.0) + 0.02) for lang in family}
+    combined = {
+        lang: char.get(lang, -50.0) + 2.0 * math.log(ft.get(_language(lang), 0.0) + 0.02) for lang in family
+    }
     probs = _softmax(combined)
     best = max(probs, key=lambda k: probs[k])
-    return LangResult(best, round(probs[best], 4), "char+fasttext")
+    return LangResult(_language(best), round(probs[best], 4), "char+fasttext")
+
+
+def column_label(lang: str, text: str) -> str:
+    """The char-model column an item of `lang` trains: its language, or ROMAN_URDU."""
+    return ROMAN_URDU if lang == "ur" and script_of(text) == "latin" else lang
+
+
+def _language(label: str) -> str:
+    """The corpus language of a char-model column (Roman Urdu's is "ur")."""
+    return "ur" if label == ROMAN_URDU else label
