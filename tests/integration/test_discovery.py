@@ -3,9 +3,9 @@
 
 watch_alpha and watch_beta are configured. Their adverts forward from planted_one (twice,
 once also @mentioning it), link to planted_two (one advert each), to a TikTok, an Instagram
-and an X account, to a watched channel's post and to invite links; their news posts
-@mention and link unrelated_news, and one mentions planted_one. planted_one's own adverts
-point to planted_deep (hop 2)."""
+and an X account, to a watched channel's post and to invite links; watch_alpha's news posts
+@mention and link unrelated_news, and a migrant's warning on watch_beta @mentions planted_one
+(not flagged, so it does not count). planted_one's own adverts point to planted_deep (hop 2)."""
 
 from __future__ import annotations
 
@@ -98,10 +98,8 @@ def test_candidates_scores_evidence_and_decisions(tmp_path, mirror_factory, conf
     assert "planted_two" in table and "https://t.me/watch_alpha/1 (forward, mention)" in table
 
     # An analyst's decision outranks the score: a sure advert an analyst rejects no longer counts.
-    run_vigie(
-        "review", "reject", "telegram:watch_alpha:2", "--reason", "a forwarded news item", config=config,
-        check=True,
-    )  # fmt: skip
+    rejected = ("review", "reject", "telegram:watch_alpha:2", "--reason", "a sample forwarded, not an offer")
+    run_vigie(*rejected, config=config, check=True)
     one = candidates(config)["telegram:planted_one"]
     assert (one["score"], one["flagged_posts"]) == (3, 1)
     assert ways(one) == {"https://t.me/watch_alpha/1": ["forward", "mention"]}

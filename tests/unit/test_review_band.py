@@ -9,12 +9,13 @@ from pathlib import Path
 
 from classifier.metrics import choose_review_threshold, decide, three_way
 from classifier.model import Prediction
+from pipeline.discovery import find_candidates
 from pipeline.enrich.process import process
 from pipeline.refer.review import decide as review
 from pipeline.refer.review import review_queue
 from tests.support.hostile import hostile_post
-from vigie.store import DECIDED, Store, analysis, outbox
-from vigie.store.discovery import flagged_posts_of
+from vigie.config import SourceConfig, VigieConfig
+from vigie.store import Store, analysis, outbox
 
 SURE = "Yacht Izmir to Italy 2500€, WhatsApp +90 536 741 22 90"
 UNSURE = "Kids go free this week, ask the captain +44 7700 900123"
@@ -89,17 +90,23 @@ def test_a_new_model_never_wipes_what_an_analyst_confirmed(tmp_path: Path):
 
 
 def test_discovery_counts_what_the_analyst_decided_over_the_score(tmp_path: Path):
-    """A review-band post points to other sources once confirmed; a rejected advert stops."""
+    """A review-band post's pointers count once an analyst confirms it; a rejected advert's stop."""
+    unsure, sure = (
+        "Kids go free this week, ask @boat_captain_uk",
+        "Yacht Izmir to Italy 2500€, book @yacht_izmir_tr",
+    )
+    bands = Bands()
+    bands.scores |= {unsure: 0.4, sure: 0.97}
+    config = VigieConfig(sources=[SourceConfig(platform="telegram", channel="hostile_chan")])
     with Store(tmp_path / "vigie.db") as store:
-        store.upsert_posts([hostile_post(n, text) for n, text in enumerate((CLEAR, UNSURE, SURE), 1)])
-        process(store, Bands(), keep_text=False)  # type: ignore[arg-type]
+        store.upsert_posts([hostile_post(n, text) for n, text in enumerate((CLEAR, unsure, sure), 1)])
+        process(store, bands, keep_text=False)  # type: ignore[arg-type]
 
-        def counted() -> list[str]:
-            found = flagged_posts_of(store, [("telegram", "hostile_chan")], DECIDED)
-            return [row["key"] for row in found]
+        def found() -> dict[str, float]:
+            return {c.key: c.score for c in find_candidates(config, store)}
 
-        assert counted() == ["telegram:hostile_chan:3"]
-        review(store, "telegram:hostile_chan:2", "confirmed", "captain's number", "ana")
-        assert counted() == ["telegram:hostile_chan:2", "telegram:hostile_chan:3"]
+        assert found() == {"telegram:yacht_izmir_tr": 3}
+        review(store, "telegram:hostile_chan:2", "confirmed", "captain's contact, a crossing", "ana")
+        assert found() == {"telegram:yacht_izmir_tr": 3, "telegram:boat_captain_uk": 3}
         review(store, "telegram:hostile_chan:3", "rejected", "a tour operator's yacht charter", "bo")
-        assert counted() == ["telegram:hostile_chan:2"]
+        assert found() == {"telegram:boat_captain_uk": 3}
