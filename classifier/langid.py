@@ -28,6 +28,7 @@ ETHIOPIC = ("ti", "am")
 # (ROMAN_URDU) so that its Latin grams are not drowned in the Arabic-script ones.
 ROMAN_URDU = "ur@latin"
 LATIN = ("en", "fr", "tr", "sq", "vi", "so", "kmr", "ar-Latn", "fa-Latn", ROMAN_URDU)
+_FAMILIES = {"arabic": ARABIC_SCRIPT, "ethiopic": ETHIOPIC, "latin": LATIN}
 # fastText label -> ours
 _FT = {
     "ar": "ar",
@@ -46,6 +47,9 @@ _FT = {
     "so": "so",
     "ku": "kmr",
 }
+# Fewer letters than this in the Latin or Arabic script name no language ("und"): the
+# family has too many languages that write "DM" or "info" alike.
+MIN_LETTERS = 8
 # Letters that only one Arabic-script language of ours writes.
 _ONLY = [
     ("ckb", re.compile("[ڕڵێۆ]")),
@@ -191,12 +195,11 @@ def _decide(text: str, script: str, ft: dict[str, float], char_model: CharNgramM
         for lang, letters in _ONLY:
             if len(letters.findall(text)) >= 2:
                 return LangResult(lang, 0.99, "letters")
-        family: tuple[str, ...] = ARABIC_SCRIPT
-    elif script == "ethiopic":
-        family = ETHIOPIC
-    elif script == "latin":
-        family = LATIN
-    else:
+    if script in ("arabic", "latin") and sum(ch.isalpha() for ch in text) < MIN_LETTERS:
+        # "DM 📩", "info 👇", "inbox": any of a dozen languages, and the n-grams would be sure.
+        return LangResult("und", 0.0, "too few letters")
+    family = _FAMILIES.get(script)
+    if family is None:
         best = max(ft, key=lambda k: ft[k], default="und")
         return LangResult(best, ft.get(best, 0.0), "fasttext")
 

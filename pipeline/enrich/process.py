@@ -54,11 +54,18 @@ def with_images(text: Prediction, image: Prediction) -> Prediction:
     """The post's prediction from its two channels: the more advert-like one decides; the
     language stays the text's unless the text says nothing; cues from both, the image's marked."""
     image_cues = [{**cue, "source": "image"} for cue in image.cues]
+    said = text if text.lang != "und" else image
     if image.score <= text.score:
-        return replace(text, cues=text.cues + image_cues)
-    lang = text.lang if text.lang != "und" else image.lang
-    confidence = text.lang_confidence if text.lang != "und" else image.lang_confidence
-    return replace(image, lang=lang, lang_confidence=confidence, cues=image_cues + text.cues, stage="image")
+        return replace(
+            text, lang=said.lang, lang_confidence=said.lang_confidence, cues=text.cues + image_cues
+        )
+    return replace(
+        image,
+        lang=said.lang,
+        lang_confidence=said.lang_confidence,
+        cues=image_cues + text.cues,
+        stage="image",
+    )
 
 
 def model_id(clf: AdvertClassifier) -> str:

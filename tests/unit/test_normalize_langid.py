@@ -8,7 +8,15 @@ from collections import Counter
 import pytest
 
 from classifier.corpus import load_corpus
-from classifier.langid import LATIN, CharNgramModel, column_label, identify, identify_many, script_of
+from classifier.langid import (
+    LATIN,
+    CharNgramModel,
+    LangResult,
+    column_label,
+    identify,
+    identify_many,
+    script_of,
+)
 from classifier.normalize import MAX_CHARS, normalize
 
 
@@ -69,6 +77,13 @@ def test_identify_known_examples(text, lang):
 
 def test_no_letters_is_undetermined():
     assert identify("📞 +44 7700 900123 🚤").lang == "und"
+
+
+@pytest.mark.parametrize("caption", ["DM 📩", "📩 DM", "info 👇", "inbox", "واتس 👇", "price? ☎️ 0044"])
+def test_a_caption_of_a_few_letters_names_no_language(caption):
+    """Each used to come out sure of one language or another (ur 0.99, sq 1.00, so 1.00)."""
+    assert identify(caption) == LangResult("und", 0.0, "too few letters")
+    assert identify(caption + " Yat ile İtalya'ya 3 günde, fiyat 2500€").lang == "tr"
 
 
 def test_accuracy_per_language_on_held_out_items():
