@@ -264,15 +264,18 @@ def index(config: VigieConfig, store: Store, report: RunReport, keys: Sequence[s
 
 def referral_candidates(config: VigieConfig, out: Path) -> int:
     """Flagged posts grouped by repost cluster, each with every URL, contacts, routes and
-    cues: what an analyst reviews before referring. Only sure adverts and confirmed posts: the
-    review band waits in `vigie review`. Returns the number of clusters written."""
+    cues: what an analyst reviews before referring. Only sure adverts not rejected and confirmed
+    posts: the review band waits in `vigie review`. Returns the number of clusters written."""
     from pipeline.refer.review import review_queue
 
     with Store(config.store_url()) as store:
         clusters = []
         for cluster in review_queue(store, limit=None, include_decided=True):
+            # A sure advert an analyst rejected is no candidate any more.
             cluster["posts"] = [
-                p for p in cluster["posts"] if p["band"] == "advert" or p["status"] in DECIDED
+                p
+                for p in cluster["posts"]
+                if (p["band"] == "advert" and p["status"] != "rejected") or p["status"] in DECIDED
             ]
             if cluster["posts"]:
                 clusters.append(cluster)

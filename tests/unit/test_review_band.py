@@ -4,6 +4,7 @@ other sources only once confirmed."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,8 +14,9 @@ from pipeline.discovery import find_candidates
 from pipeline.enrich.process import process
 from pipeline.refer.review import decide as review
 from pipeline.refer.review import review_queue
+from pipeline.stages import referral_candidates
 from tests.support.hostile import hostile_post
-from vigie.config import SourceConfig, VigieConfig
+from vigie.config import SourceConfig, StoreConfig, VigieConfig
 from vigie.store import Store, analysis, outbox
 
 SURE = "Yacht Izmir to Italy 2500€, WhatsApp +90 536 741 22 90"
@@ -110,3 +112,21 @@ def test_discovery_counts_what_the_analyst_decided_over_the_score(tmp_path: Path
         assert found() == {"telegram:yacht_izmir_tr": 3, "telegram:boat_captain_uk": 3}
         review(store, "telegram:hostile_chan:3", "rejected", "a tour operator's yacht charter", "bo")
         assert found() == {"telegram:boat_captain_uk": 3}
+
+
+def test_referral_candidates_leave_out_what_an_analyst_rejected(tmp_path: Path):
+    config = VigieConfig(store=StoreConfig(path=str(tmp_path / "vigie.db")))
+    out = tmp_path / "referral-candidates.json"
+
+    def candidates() -> list[list[str]]:
+        referral_candidates(config, out)
+        return [c["urls"] for c in json.loads(out.read_text("utf-8"))["clusters"]]
+
+    with Store(config.store_url()) as store:
+        store.upsert_posts([hostile_post(n, text) for n, text in enumerate((CLEAR, UNSURE, SURE), 1)])
+        process(store, Bands(), keep_text=False)  # type: ignore[arg-type]
+    assert candidates() == [["https://t.me/hostile_chan/3"]]  # the review band waits
+    with Store(config.store_url()) as store:
+        review(store, "telegram:hostile_chan:2", "confirmed", "captain's number", "ana")
+        review(store, "telegram:hostile_chan:3", "rejected", "a tour operator's yacht charter", "bo")
+    assert candidates() == [["https://t.me/hostile_chan/2"]]
