@@ -9,9 +9,10 @@ from pipeline.enrich.process import with_images
 FLYER = Prediction("tr", 0.97, 0.93, True, [{"cue": "price", "text": "2500€", "weight": 1.2}], "advert")
 
 
-def caption(text: str, score: float = 0.0) -> Prediction:
+def caption(text: str) -> Prediction:
+    """What `predict` gives a caption too short to score: its language ID alone."""
     lang = identify(text)
-    return Prediction(lang.lang, lang.confidence, score, False, [], "not_advert", "too_short")
+    return Prediction(lang.lang, lang.confidence, 0.0, False, [], "not_advert", "too_short")
 
 
 def test_a_caption_that_says_nothing_takes_the_language_of_its_images():
