@@ -143,8 +143,27 @@ def _check_size(root: yaml.Node, file: Path) -> None:
                 "cannot be recursive"
             )
         path.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            _check_unique_keys(node, file)
         stack.append((node, True))
         stack.extend((child, False) for child in _children(node) if id(child) not in size)
+
+
+def _check_unique_keys(node: yaml.MappingNode, file: Path) -> None:
+    """A key written twice in one mapping: YAML loaders keep the last silently, so a setting
+    the operator reads at the top of the file may not be the one in force."""
+    seen: dict[str, yaml.Mark] = {}
+    for key, _ in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+            continue
+        mark = key.start_mark
+        if key.value in seen:
+            first = seen[key.value]
+            raise ConfigurationError(
+                f"{file}: line {mark.line + 1}, column {mark.column + 1}: key {key.value!r} is "
+                f"already set at line {first.line + 1}; keep one"
+            )
+        seen[key.value] = mark
 
 
 def _safe_load(text: str, file: Path) -> Any:
