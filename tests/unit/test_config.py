@@ -93,8 +93,12 @@ def test_yaml_syntax_error_names_line(tmp_path):
 
 def test_a_key_written_twice_is_refused_where_it_repeats(tmp_path):
     path = tmp_path / "twice.yaml"
-    path.write_text("store:\n  url: sqlite:///a.db\ncrawl:\n  download_delay: 2\nstore:\n  url: sqlite:///b.db\n")
-    with pytest.raises(ConfigurationError, match=r"twice.yaml: line 5, column 1: key 'store' is already set at line 1"):
+    path.write_text(
+        "store:\n  url: sqlite:///a.db\ncrawl:\n  download_delay: 2\nstore:\n  url: sqlite:///b.db\n"
+    )
+    with pytest.raises(
+        ConfigurationError, match=r"twice.yaml: line 5, column 1: key 'store' is already set at line 1"
+    ):
         load_config(path)
     nested = tmp_path / "nested.yaml"
     nested.write_text("crawl:\n  download_delay: 2\n  download_delay: 3\n")
@@ -102,7 +106,11 @@ def test_a_key_written_twice_is_refused_where_it_repeats(tmp_path):
         load_config(nested)
     # The same key in two different mappings, and a merge key beside its own keys, are fine.
     text = "base: &b {x: 1}\nc:\n  <<: *b\n  y: 2\nd:\n  x: 3\n"
-    assert _safe_load(text, tmp_path / "merge.yaml") == {"base": {"x": 1}, "c": {"x": 1, "y": 2}, "d": {"x": 3}}
+    assert _safe_load(text, tmp_path / "merge.yaml") == {
+        "base": {"x": 1},
+        "c": {"x": 1, "y": 2},
+        "d": {"x": 3},
+    }
 
 
 def test_missing_and_binary_files(tmp_path):

@@ -35,6 +35,15 @@ def echo_json(data: Any, **kwargs: Any) -> None:
     click.echo(terminal_json(data, **kwargs))
 
 
+def note_absent_store(shown: str) -> None:
+    """On standard error, so that --json output stays one document."""
+    echo(
+        f"no store at {shown}: nothing has been collected there yet; run `vigie run` "
+        "(or `make demo`), or point --config at the store you meant",
+        err=True,
+    )
+
+
 def print_crawl_report(report: CrawlReport, as_json: bool = False) -> None:
     if as_json:
         echo_json(report.to_json(), indent=2)

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vigie.cli.main import load
-from vigie.cli.output import cell, echo, echo_json
+from vigie.cli.output import cell, echo, echo_json, note_absent_store
 
 
 def _reviewer(option: str | None) -> str:
@@ -30,6 +30,8 @@ def review_group(ctx: click.Context, limit: int, as_json: bool) -> None:
 
     with Store(load(ctx).store_url(), read_only=True) as store:
         queue = review_queue(store, limit)
+        if store.absent:
+            note_absent_store(store.where.shown)
     if as_json:
         echo_json(queue, indent=1)
         return

@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vigie.cli.main import load
-from vigie.cli.output import cell, echo, echo_json
+from vigie.cli.output import cell, echo, echo_json, note_absent_store
 
 
 @click.command()
@@ -26,6 +26,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
         runs = store.runs(10)
         where = store.where.shown  # the SQLite file, or the server's URL without its password
         backlog = alert_counts(store)
+        absent = store.absent
+    if absent:
+        note_absent_store(where)
     if as_json:
         echo_json(
             {

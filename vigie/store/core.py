@@ -65,6 +65,7 @@ class Store:
         self.path = self.where.path  # the SQLite file, None for a server
         self.read_only = read_only
         self._transaction: Connection | None = None
+        self.absent = False
         self.engine = engines.connect(self.where, read_only)
         try:
             self._open()
@@ -82,7 +83,9 @@ class Store:
         path = self.where.path
         if path is not None and path.exists():
             engines.check_sqlite_file(path)
-        if self.read_only and path is not None and not path.exists():
+        # A read-only look at a SQLite file that does not exist: nothing was collected there.
+        self.absent = self.read_only and path is not None and not path.exists()
+        if self.absent:
             migrate.upgrade(self.engine)  # an empty store, in memory only
         elif self.read_only:
             migrate.check_current(self.engine)
