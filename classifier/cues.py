@@ -163,6 +163,17 @@ def place_name(place_id: str | None) -> str | None:
     return str(gazetteer().get(place_id, {}).get("name") or place_id)
 
 
+def route_label(origin: str | None, destination: str | None) -> str | None:
+    """How a route reads to a person: "Calais → United Kingdom", or with one end unknown
+    "to United Kingdom" / "from Turkey"; None with neither."""
+    start, end = place_name(origin), place_name(destination)
+    if start and end:
+        return f"{start} → {end}"
+    if end:
+        return f"to {end}"
+    return f"from {start}" if start else None
+
+
 def place_mentions(lowered: str) -> list[tuple[str, int]]:
     """(place id, position) for each mention in normalised, lowercased text."""
     matcher, by_name = _matcher()

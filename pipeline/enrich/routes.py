@@ -119,6 +119,24 @@ def _matchers() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str], dict
     return exact, inflected, attached, by_name
 
 
+@cache
+def _arrow_names() -> tuple[re.Pattern[str] | None, dict[str, str]]:
+    """Names a place has only beside a route arrow or after "sang" ("Calais → Anh", "sang
+    Anh"): elsewhere the same letters are a common word."""
+    by_name = {
+        fold(normalize(str(name))): str(place["id"])
+        for place in gazetteer().values()
+        for name in place.get("arrow_names") or []
+    }
+    if not by_name:
+        return None, by_name
+    names = phrase_trie(set(by_name))
+    arrow = f"{_RIGHT_ARROWS}|{_LEFT_ARROWS}"
+    after_marker = rf"(?:{arrow}|(?<![^\W_])sang)\s*(?P<after>{names})(?![^\W_])"
+    before_arrow = rf"(?<![^\W_])(?P<before>{names})(?=\s*(?:{arrow}))"
+    return re.compile(f"{after_marker}|{before_arrow}"), by_name
+
+
 def _blank(text: str) -> str:
     return _NOT_TEXT.sub(lambda m: " " * len(m.group(0)), text)
 
@@ -155,6 +173,10 @@ def mentions(lowered: str) -> list[Mention]:
             continue
         hint = next((d for d, rx in _AFTER_OTHER.items() if re.match(rx, after)), None)
         found.append(Mention(place, m.start(), m.end(), hint))
+    arrowed, arrow_names = _arrow_names()
+    for m in arrowed.finditer(text) if arrowed else ():
+        group = "after" if m.group("after") else "before"
+        found.append(Mention(arrow_names[m.group(group)], m.start(group), m.end(group)))
     for m in _FLAG.finditer(text):
         place = _flag_place(m.group(0))
         if place:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from classifier.cues import place_name
+from classifier.cues import route_label
 from pipeline.refer import ReferralError
 from pipeline.refer.spreadsheets import to_csv, write_xlsx
 from vigie.config import ReferralsConfig
@@ -145,10 +145,8 @@ def _notices(store: Store, platform: str, config: ReferralsConfig, batch_id: str
         evidence = []
         for r in items:
             e = json.loads(r["entities"] or "{}")
-            if e.get("origin") or e.get("destination"):
-                merged["routes"].append(
-                    f"{place_name(e.get('origin')) or '?'} → {place_name(e.get('destination')) or '?'}"
-                )
+            if label := route_label(e.get("origin"), e.get("destination")):
+                merged["routes"].append(label)
             merged["prices"] += [p["text"] for p in e.get("prices", [])]
             for key in ("contacts", "guarantees", "payment_terms", "transport"):
                 merged[key] += e.get(key, [])

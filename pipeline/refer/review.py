@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from classifier.cues import place_name
+from classifier.cues import route_label
 from pipeline.refer import ReferralError
 from pipeline.refer.notices import content_type
 from vigie.platforms import NOTICE_PLATFORM
@@ -55,10 +55,8 @@ def review_queue(store: Store, limit: int | None = 50, include_decided: bool = F
         g["pdq"] += [h for h in images.get(r["post_key"], []) if h not in g["pdq"]]
         entities = json.loads(r["entities"] or "{}")
         g["contacts"] |= set(entities.get("contacts", []))
-        if entities.get("origin") or entities.get("destination"):
-            g["routes"].add(
-                f"{place_name(entities.get('origin')) or '?'} → {place_name(entities.get('destination')) or '?'}"
-            )
+        if label := route_label(entities.get("origin"), entities.get("destination")):
+            g["routes"].add(label)
         g["cues"] |= {c["cue"] for c in json.loads(r["cues"] or "[]")}
     out = sorted(groups.values(), key=lambda g: (g["band"] != "advert", -g["score"]))[:limit]
     for g in out:

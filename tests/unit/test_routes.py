@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from classifier.cues import route_label
 from pipeline.enrich.entities import extract
 from pipeline.enrich.routes import country_of, legs, mentions, route
 
@@ -145,6 +146,23 @@ def test_flags_are_places_and_a_flag_beside_its_own_place_counts_once():
     assert [m.place for m in mentions("🇫🇷➡️🇬🇧")] == ["fr", "gb"]
     assert [m.place for m in mentions("izmir 🇹🇷 → italy 🇮🇹")] == ["tr-izmir", "it"]
     assert mentions("🇺🇳 🇦🇶") == []  # codes the gazetteer does not hold
+
+
+def test_a_name_that_is_also_a_common_word_counts_only_beside_an_arrow():
+    # Vietnamese "anh" is England, and also "elder brother" or "you" in every other message.
+    found = legs("🚤 Xuồng Calais → Anh: 2.500 £\nViệt Nam → Anh: 25.000 £")
+    assert [(leg.origin, leg.destination) for leg in found] == [("fr-calais", "gb"), ("vn", "gb")]
+    assert route("Việt Nam->Anh") == ("vn", "gb")
+    assert route("đi sang Anh từ Calais") == ("fr-calais", "gb")
+    for text in ("em gửi anh số tiền", "cảm ơn anh nhiều", "anh ơi, ảnh → xem"):
+        assert route(text) == (None, None), text
+
+
+def test_a_route_with_one_end_unknown_reads_without_a_question_mark():
+    assert route_label("fr-calais", "gb") == "Calais → United Kingdom"
+    assert route_label(None, "gb") == "to United Kingdom"
+    assert route_label("tr", None) == "from Turkey"
+    assert route_label(None, None) is None
 
 
 def test_handles_and_links_are_not_places():
