@@ -20,7 +20,7 @@ from typing import Any
 from classifier.augment import augment
 from classifier.corpus import Example, corpus_hash, load_corpus, summary
 from classifier.finetune import finetune_encoder, seed_everything
-from classifier.metrics import choose_review_threshold, choose_threshold, report
+from classifier.metrics import choose_review_threshold, choose_threshold, decide, report
 from classifier.model import FORMAT, ID2LABEL, LABEL2ID, META_FILE, cue_matrix, features
 from classifier.ngrams import Cascade, NgramModel, choose_blend, choose_cascade
 from classifier.normalize import normalize
@@ -145,7 +145,7 @@ def main(config: TrainConfig) -> dict[str, Any]:
         ngram_logits = {name: ngrams.logits(texts[name]) for name in splits} if ngrams is not None else {}
         if ngrams is not None:
             ngrams.save(tmp)
-        cascade = choose_cascade(ngram_logits["dev"], labels["dev"]) if ngrams is not None else None
+        cascade: Cascade | None = None
 
         def rows(name: str, scores: list[float]) -> list[dict[str, Any]]:
             return [
@@ -184,6 +184,10 @@ def main(config: TrainConfig) -> dict[str, Any]:
             review = choose_review_threshold(
                 labels["dev"], scores["dev"], config.min_review_recall, threshold
             )
+            if runtime == "torch" and ngrams is not None:
+                # The bands follow what the float32 transformer decides on dev; every runtime shares them.
+                read = [decide(v, threshold, review) for v in scores["dev"]]
+                cascade = choose_cascade(ngram_logits["dev"], labels["dev"], read)
             heads[runtime] = {
                 **{k: fitted[k] for k in ("coef", "intercept", "platt_a", "platt_b", "blend") if k in fitted},
                 "threshold": threshold,
