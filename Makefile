@@ -77,6 +77,7 @@ test: lint system-deps classifier
 bench: classifier
 	$(BIN)/python bench/parse_throughput.py
 	$(BIN)/python -m bench.classify_throughput
+	$(BIN)/python -m bench.cascade_first_stage
 	$(BIN)/python -m bench.index_throughput
 	$(BIN)/python -m bench.media_throughput
 	$(BIN)/python -m bench.import_throughput
