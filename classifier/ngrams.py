@@ -179,10 +179,10 @@ def choose_cascade(
 ) -> Cascade | None:
     """`read`: the transformer's decision of each dev post (advert, review, not_advert). A
     post it gets wrong anyway sets no band: an advert it would miss loses nothing when the
-    n-grams let it go, and a non-advert it would flag loses nothing when they flag it. Counting
-    only the posts it reads rightly lets the n-grams decide more posts (54% of test and 55% of the
-    challenge split, against 47% counting every post) at the same test and challenge F1. Without `read`, every
-    dev post counts.
+    n-grams let it go, and a non-advert it would flag loses nothing when they flag it.
+    Counting only the posts it reads rightly lets the n-grams decide more posts (54% of test
+    and 55% of the challenge split, against 47% counting every post) at the same test and
+    challenge F1. Without `read`, every dev post counts.
 
     None when no band is left for the transformer (the n-gram model alone separates dev): a
     cascade would then read nothing with the transformer, however new the post."""
