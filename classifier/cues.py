@@ -164,9 +164,13 @@ def place_name(place_id: str | None) -> str | None:
 
 
 def route_label(origin: str | None, destination: str | None) -> str | None:
-    """How a route reads to a person: "Calais → United Kingdom", or with one end unknown
-    "to United Kingdom" / "from Turkey"; None with neither."""
-    start, end = place_name(origin), place_name(destination)
+    """How a route between two place ids reads to a person (`route_text` of their names)."""
+    return route_text(place_name(origin), place_name(destination))
+
+
+def route_text(start: str | None, end: str | None) -> str | None:
+    """ "Calais → United Kingdom", or with one end unknown "to United Kingdom" / "from
+    Turkey"; None with neither."""
     if start and end:
         return f"{start} → {end}"
     if end:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from classifier.cues import gazetteer, route_label
+from classifier.cues import gazetteer, route_text
 from pipeline.index.json_codec import canonical, loads
 from pipeline.index.template import EUR_PER_UNIT, LANGUAGE_FIELDS, index_for, write_targets
 from vigie.config import ElasticsearchConfig
@@ -106,7 +106,7 @@ def build_doc(
         "destination": destination,
         "origin_name": name(origin),
         "destination_name": name(destination),
-        "route": route_label(origin, destination),
+        "route": route_text(name(origin), name(destination)),
         "origin_geo": geo(origin),
         "destination_geo": geo(destination),
         "transport": entities.get("transport", []),
