@@ -43,7 +43,7 @@ def length_batches(lengths: list[int], size: int, rng: random.Random) -> list[li
 
 
 @contextmanager
-def training_progress(total: int) -> Iterator[Callable[[str], None]]:
+def training_progress(total: int, label: str = "fine-tuning") -> Iterator[Callable[[str], None]]:
     """A progress bar on a terminal; a line per tenth of the steps otherwise (logs, CI)."""
     import sys
 
@@ -52,7 +52,7 @@ def training_progress(total: int) -> Iterator[Callable[[str], None]]:
 
     if sys.stderr.isatty():
         progress = Progress(
-            TextColumn("fine-tuning"),
+            TextColumn(label),
             BarColumn(),
             MofNCompleteColumn(),
             TimeRemainingColumn(),
@@ -72,7 +72,7 @@ def training_progress(total: int) -> Iterator[Callable[[str], None]]:
         if done % max(1, total // 10) == 0 or done == total:
             left = (total - done) * (time.time() - started) / done
             print(
-                f"fine-tuning: {done}/{total} steps, {note}, {left / 60:.1f} min left",
+                f"{label}: {done}/{total} steps, {note}, {left / 60:.1f} min left",
                 file=sys.stderr,
                 flush=True,
             )

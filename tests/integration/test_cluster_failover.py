@@ -38,6 +38,15 @@ def _client(url: str) -> elasticsearch.Elasticsearch:
     return elasticsearch.Elasticsearch(url, max_retries=0, retry_on_timeout=False, request_timeout=30)
 
 
+def _shards(url: str) -> str:
+    """`_cat/shards`, to show where each copy was when a health check surprises."""
+    try:
+        with urllib.request.urlopen(f"{url}/_cat/shards?h=index,prirep,state,node", timeout=10) as resp:
+            return str(resp.read().decode())
+    except (urllib.error.URLError, OSError) as exc:
+        return f"(no answer: {exc})"
+
+
 def _nodes(url: str) -> dict[str, list[str]]:
     with urllib.request.urlopen(f"{url}/_nodes/_all/none", timeout=10) as resp:
         answer: dict[str, Any] = json.loads(resp.read())
@@ -330,9 +339,12 @@ def test_cluster_loses_its_leader_a_busy_worker_and_an_es_node_and_still_does_ev
         assert (
             health(es_url, index="vigie-posts*", wait_for_status="green", timeout="30s")["status"] == "green"
         )
+        placed = _shards(es_url)
         es_cluster.data_node.kill()
         degraded = health(es_url, wait_for_nodes="1", timeout="30s")
-        assert degraded.get("number_of_nodes") == 1 and degraded.get("status") == "yellow", degraded
+        assert degraded.get("number_of_nodes") == 1 and degraded.get("status") == "yellow", (
+            f"{degraded}\nshards before the kill:\n{placed}\nafter:\n{_shards(es_url)}"
+        )
 
         active = ("todo", "doing")
 

@@ -1,0 +1,108 @@
+"""A smaller encoder taught by the fine-tuned one: the student keeps evenly spaced layers of
+the teacher (its top layer among them) and learns to give the teacher's sentence vectors.
+
+Labels alone teach a cut-down encoder badly (six layers lost 0.036 of test F1). Matching the
+teacher's whole vector, and above all its component along the head's decision direction,
+keeps most of what the teacher learned on the same texts.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from classifier.encoding import PREFIX, quiet_transformers
+from classifier.finetune import length_batches, training_progress
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# Weights of the two losses: one minus the cosine to the teacher's vector (scaled so that it
+# and the decision term are of one size), and the squared gap along the head's direction.
+COSINE_WEIGHT = 100.0
+DECISION_WEIGHT = 1.0
+
+
+def spaced_layers(teacher_layers: int, keep: int) -> list[int]:
+    """`keep` layer indices spread over the teacher's, the first and the last among them."""
+    if not 1 <= keep <= teacher_layers:
+        raise ValueError(f"keep = {keep}: expected 1..{teacher_layers}")
+    if keep == 1:
+        return [teacher_layers - 1]
+    return sorted({round(i * (teacher_layers - 1) / (keep - 1)) for i in range(keep)})
+
+
+def distill_encoder(
+    teacher_dir: Path,
+    texts: Sequence[str],
+    targets: np.ndarray,
+    direction: np.ndarray,
+    out_dir: Path,
+    *,
+    layers: int,
+    epochs: int,
+    learning_rate: float,
+    batch_size: int,
+    max_length: int,
+    seed: int,
+) -> Path:
+    """Train a `layers`-layer copy of the teacher on normalised `texts` towards the teacher's
+    unit vectors `targets` (one row per text); save it with the teacher's tokenizer and
+    vocabulary record in `out_dir`, and return `out_dir`."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    quiet_transformers()
+    tokenizer = AutoTokenizer.from_pretrained(teacher_dir, local_files_only=True)
+    model = AutoModel.from_pretrained(teacher_dir, local_files_only=True)
+    stack = model.encoder.layer
+    model.encoder.layer = torch.nn.ModuleList(stack[i] for i in spaced_layers(len(stack), layers))
+    model.config.num_hidden_layers = len(model.encoder.layer)
+    # The word embeddings stay the teacher's, as in fine-tuning: the rows are shared.
+    model.embeddings.word_embeddings.weight.requires_grad_(False)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.01)
+    goal = torch.from_numpy(targets).float()
+    axis = torch.from_numpy(direction).float()
+    inputs = [PREFIX + t for t in texts]
+    lengths = [len(ids) for ids in tokenizer(inputs, truncation=True, max_length=max_length)["input_ids"]]
+    rng = random.Random(seed)
+    plan = [length_batches(lengths, batch_size, rng) for _ in range(epochs)]
+    steps = sum(len(batches) for batches in plan)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / max(1, steps // 10)) * max(0.0, 1 - step / steps)
+    )
+    with training_progress(steps, "distilling") as advance:
+        for epoch, batches in enumerate(plan):
+            for idx in batches:
+                batch = tokenizer(
+                    [inputs[i] for i in idx],
+                    padding=True,
+                    truncation=True,
+                    max_length=max_length,
+                    return_tensors="pt",
+                )
+                hidden = model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                vectors = torch.nn.functional.normalize(pooled, dim=-1)
+                wanted = goal[idx]
+                loss = COSINE_WEIGHT * (1 - (vectors * wanted).sum(-1)).mean() + DECISION_WEIGHT * (
+                    ((vectors - wanted) @ axis).pow(2).mean()
+                )
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad()
+                advance(f"epoch {epoch + 1}/{epochs}, loss {float(loss.detach()):.3f}")
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    record = Path(teacher_dir) / "vocabulary.json"
+    if record.is_file():
+        shutil.copy(record, out_dir / record.name)
+    return out_dir
