@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from classifier.encoding import PREFIX, quiet_transformers
-from classifier.finetune import length_batches, training_progress
+from classifier.finetune import length_batches, seed_everything, training_progress
 
 if TYPE_CHECKING:
     import numpy as np
@@ -56,6 +56,7 @@ def distill_encoder(
     from transformers import AutoModel, AutoTokenizer
 
     quiet_transformers()
+    seed_everything(seed)  # dropout draws too: the same seed gives the same student
     tokenizer = AutoTokenizer.from_pretrained(teacher_dir, local_files_only=True)
     model = AutoModel.from_pretrained(teacher_dir, local_files_only=True)
     stack = model.encoder.layer
