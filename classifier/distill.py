@@ -8,14 +8,14 @@ keeps most of what the teacher learned on the same texts.
 
 from __future__ import annotations
 
-import random
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from classifier.encoder import mean_pool
 from classifier.encoding import PREFIX, quiet_transformers
-from classifier.finetune import length_batches, seed_everything, training_progress
+from classifier.finetune import run_steps, seed_everything
 
 if TYPE_CHECKING:
     import numpy as np
@@ -64,43 +64,29 @@ def distill_encoder(
     model.config.num_hidden_layers = len(model.encoder.layer)
     # The word embeddings stay the teacher's, as in fine-tuning: the rows are shared.
     model.embeddings.word_embeddings.weight.requires_grad_(False)
-    model.train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.01)
     goal = torch.from_numpy(targets).float()
     axis = torch.from_numpy(direction).float()
-    inputs = [PREFIX + t for t in texts]
-    lengths = [len(ids) for ids in tokenizer(inputs, truncation=True, max_length=max_length)["input_ids"]]
-    rng = random.Random(seed)
-    plan = [length_batches(lengths, batch_size, rng) for _ in range(epochs)]
-    steps = sum(len(batches) for batches in plan)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min(1.0, (step + 1) / max(1, steps // 10)) * max(0.0, 1 - step / steps)
+
+    def loss_of(batch: Any, idx: list[int]) -> Any:
+        hidden = model(**batch).last_hidden_state
+        vectors = torch.nn.functional.normalize(mean_pool(hidden, batch["attention_mask"]), dim=-1)
+        wanted = goal[idx]
+        return COSINE_WEIGHT * (1 - (vectors * wanted).sum(-1)).mean() + DECISION_WEIGHT * (
+            ((vectors - wanted) @ axis).pow(2).mean()
+        )
+
+    run_steps(
+        model,
+        tokenizer,
+        [PREFIX + t for t in texts],
+        loss_of,
+        epochs=epochs,
+        batch_size=batch_size,
+        max_length=max_length,
+        learning_rate=learning_rate,
+        seed=seed,
+        label="distilling",
     )
-    with training_progress(steps, "distilling") as advance:
-        for epoch, batches in enumerate(plan):
-            for idx in batches:
-                batch = tokenizer(
-                    [inputs[i] for i in idx],
-                    padding=True,
-                    truncation=True,
-                    max_length=max_length,
-                    return_tensors="pt",
-                )
-                hidden = model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                vectors = torch.nn.functional.normalize(pooled, dim=-1)
-                wanted = goal[idx]
-                loss = COSINE_WEIGHT * (1 - (vectors * wanted).sum(-1)).mean() + DECISION_WEIGHT * (
-                    ((vectors - wanted) @ axis).pow(2).mean()
-                )
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, 1.0)
-                optimizer.step()
-                schedule.step()
-                optimizer.zero_grad()
-                advance(f"epoch {epoch + 1}/{epochs}, loss {float(loss.detach()):.3f}")
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     record = Path(teacher_dir) / "vocabulary.json"

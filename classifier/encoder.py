@@ -16,6 +16,12 @@ if TYPE_CHECKING:
     import numpy as np
 
 
+def mean_pool(hidden: Any, attention_mask: Any) -> Any:
+    """The mean of a torch batch's token vectors over its real tokens (padding left out)."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+
 class Encoder:
     def __init__(
         self,
@@ -63,8 +69,6 @@ class Encoder:
         with torch.inference_mode():
             for idx, batch in token_batches(self.tokenizer, texts, self.batch_size, self.max_length, "pt"):
                 hidden = self.model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                pooled = torch.nn.functional.normalize(pooled, dim=-1)
+                pooled = torch.nn.functional.normalize(mean_pool(hidden, batch["attention_mask"]), dim=-1)
                 out[idx] = pooled.float().numpy()
         return out

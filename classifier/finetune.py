@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from classifier.corpus import Example
 from classifier.model import ID2LABEL, LABEL2ID
@@ -80,6 +81,55 @@ def training_progress(total: int, label: str = "fine-tuning") -> Iterator[Callab
     yield advance
 
 
+def run_steps(
+    model: Any,
+    tokenizer: Any,
+    inputs: Sequence[str],
+    loss_of: Callable[[Any, list[int]], Any],
+    *,
+    epochs: int,
+    batch_size: int,
+    max_length: int,
+    learning_rate: float,
+    seed: int,
+    label: str = "fine-tuning",
+) -> None:
+    """Train `model`'s learning parameters on `inputs` (prefixed, normalised) with AdamW: batches
+    pooled by length in a seeded order, a tenth of the steps of warm-up then linear decay,
+    gradients clipped to norm 1. `loss_of(batch, indices)` gives a tokenised batch's loss."""
+    import torch
+
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.01)
+    lengths = [
+        len(ids) for ids in tokenizer(list(inputs), truncation=True, max_length=max_length)["input_ids"]
+    ]
+    rng = random.Random(seed)
+    plan = [length_batches(lengths, batch_size, rng) for _ in range(epochs)]
+    steps = sum(len(batches) for batches in plan)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / max(1, steps // 10)) * max(0.0, 1 - step / steps)
+    )
+    with training_progress(steps, label) as advance:
+        for epoch, batches in enumerate(plan):
+            for idx in batches:
+                batch = tokenizer(
+                    [inputs[i] for i in idx],
+                    padding=True,
+                    truncation=True,
+                    max_length=max_length,
+                    return_tensors="pt",
+                )
+                loss = loss_of(batch, idx)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad()
+                advance(f"epoch {epoch + 1}/{epochs}, loss {float(loss.detach()):.3f}")
+
+
 def finetune_encoder(config: TrainConfig, base_dir: Path, train: list[Example], out_dir: Path) -> Path:
     """Fine-tune the encoder with a classification head; save the encoder alone."""
     import torch
@@ -108,37 +158,22 @@ def finetune_encoder(config: TrainConfig, base_dir: Path, train: list[Example], 
         model.base_model.embeddings.requires_grad_(False)
         for layer in model.base_model.encoder.layer[: config.frozen_layers]:
             layer.requires_grad_(False)
-    model.train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.01)
     texts = [PREFIX + normalize(ex.text) for ex in train]
-    lengths = [
-        len(ids) for ids in tokenizer(texts, truncation=True, max_length=config.max_length)["input_ids"]
-    ]
-    rng = random.Random(config.seed)
-    epochs = [length_batches(lengths, config.batch_size, rng) for _ in range(config.epochs)]
-    steps = sum(len(batches) for batches in epochs)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min(1.0, (step + 1) / max(1, steps // 10)) * max(0.0, 1 - step / steps)
+
+    def loss_of(batch: Any, idx: list[int]) -> Any:
+        return model(**batch, labels=torch.tensor([train[i].label for i in idx])).loss
+
+    run_steps(
+        model,
+        tokenizer,
+        texts,
+        loss_of,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        max_length=config.max_length,
+        learning_rate=config.learning_rate,
+        seed=config.seed,
     )
-    with training_progress(steps) as advance:
-        for epoch, batches in enumerate(epochs):
-            for idx in batches:
-                batch = tokenizer(
-                    [texts[i] for i in idx],
-                    padding=True,
-                    truncation=True,
-                    max_length=config.max_length,
-                    return_tensors="pt",
-                )
-                labels = torch.tensor([train[i].label for i in idx])
-                loss = model(**batch, labels=labels).loss
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, 1.0)
-                optimizer.step()
-                schedule.step()
-                optimizer.zero_grad()
-                advance(f"epoch {epoch + 1}/{config.epochs}, loss {float(loss.detach()):.3f}")
     encoder_dir = out_dir / "encoder"
     base = getattr(model, model.base_model_prefix)
     base.save_pretrained(encoder_dir)
