@@ -17,7 +17,7 @@ from crawlers.report import CrawlReport
 from pipeline.enrich.media import MediaReport
 from pipeline.enrich.process import ProcessReport
 from vigie.config import VigieConfig
-from vigie.store import DECIDED, Store, queries
+from vigie.store import DECIDED, Store, is_flagged, queries
 
 if TYPE_CHECKING:
     from classifier.model import AdvertClassifier
@@ -273,9 +273,7 @@ def referral_candidates(config: VigieConfig, out: Path) -> int:
         for cluster in review_queue(store, limit=None, include_decided=True):
             # A sure advert an analyst rejected is no candidate any more.
             cluster["posts"] = [
-                p
-                for p in cluster["posts"]
-                if (p["band"] == "advert" and p["status"] != "rejected") or p["status"] in DECIDED
+                p for p in cluster["posts"] if is_flagged(p["band"] == "advert", p["status"], DECIDED)
             ]
             if cluster["posts"]:
                 clusters.append(cluster)

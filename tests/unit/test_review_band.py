@@ -17,7 +17,7 @@ from pipeline.refer.review import review_queue
 from pipeline.stages import referral_candidates
 from tests.support.hostile import hostile_post
 from vigie.config import SourceConfig, StoreConfig, VigieConfig
-from vigie.store import Store, analysis, outbox
+from vigie.store import DECIDED, Store, analysis, outbox, queries
 
 SURE = "Yacht Izmir to Italy 2500€, WhatsApp +90 536 741 22 90"
 UNSURE = "Kids go free this week, ask the captain +44 7700 900123"
@@ -120,7 +120,11 @@ def test_referral_candidates_leave_out_what_an_analyst_rejected(tmp_path: Path):
 
     def candidates() -> list[list[str]]:
         referral_candidates(config, out)
-        return [c["urls"] for c in json.loads(out.read_text("utf-8"))["clusters"]]
+        clusters = [c["urls"] for c in json.loads(out.read_text("utf-8"))["clusters"]]
+        # The rule in Python (`is_flagged`) and the one in SQL (`flagged_clause`) agree.
+        with Store(config.store_url()) as store:
+            assert queries.count_flagged(store, DECIDED) == sum(map(len, clusters))
+        return clusters
 
     with Store(config.store_url()) as store:
         store.upsert_posts([hostile_post(n, text) for n, text in enumerate((CLEAR, UNSURE, SURE), 1)])

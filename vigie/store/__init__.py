@@ -6,6 +6,7 @@ Every table is defined in `schema`, every schema change is an Alembic revision i
 `posts` (and crawl cursors), `media`, `runs`, `analysis`, `outbox`, `cases`, `outcomes`, `queries`.
 """
 
+from vigie.store.analysis import is_flagged
 from vigie.store.core import Store, json_object, stored_time, utcnow
 from vigie.store.engine import CHECK_SECONDS, DatabaseError, is_database_error, one_line
 from vigie.store.posts import Outcome, SourceState, content_sha256
@@ -24,6 +25,7 @@ __all__ = [
     "Store",
     "content_sha256",
     "is_database_error",
+    "is_flagged",
     "json_object",
     "one_line",
     "stored_time",

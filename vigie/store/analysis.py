@@ -41,6 +41,12 @@ def flagged_clause(decided: Sequence[str]) -> Any:
     )
 
 
+def is_flagged(is_advert: bool, status: str | None, decided: Sequence[str]) -> bool:
+    """`flagged_clause`'s rule for a post already read, with its referral's `status` (None
+    when it has no referral)."""
+    return (is_advert and status != "rejected") or status in decided
+
+
 POSTS_AND_ANALYSIS = posts.outerjoin(analysis, analysis.c.post_key == posts.c.key)
 
 
