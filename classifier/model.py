@@ -126,10 +126,11 @@ class AdvertClassifier:
         self.meta = meta
         self.encoder = encoder
         self.runtime = runtime
-        # The head fitted to this runtime's vectors, when training made one (onnx shares
-        # torch's: the same float32 vectors).
+        # The head fitted to this runtime's vectors, when training made one. onnx shares
+        # torch's (the same float32 vectors), and so does onnx-int8 unless trained with its
+        # own: its int8 attention projections move the vectors too little to need one.
         fitted = meta.get("heads", {}).get(runtime)
-        if fitted is None and runtime.endswith("int8") and "heads" in meta:
+        if fitted is None and runtime == "torch-int8" and "heads" in meta:
             log.warning(
                 "no head fitted to %s vectors in %s: float32's is used, a little less accurate "
                 "(train with that runtime in `runtimes`)",

@@ -96,35 +96,30 @@ def shipped_metrics(shipped: AdvertClassifier) -> dict:
     return json.loads((shipped.directory / "metrics.json").read_text(encoding="utf-8"))
 
 
-def test_quantised_runtimes_keep_their_accuracy(shipped):
-    """Each int8 runtime has its own head, fitted to its own vectors. Measured on three seeds
-    (13, 1, 2) on this corpus, 2-core x86_64: macro-F1 minus the float32 model's was
-    onnx-int8 -0.002, -0.014, +0.007 and torch-int8 +0.000, -0.002, +0.007 (negative: int8 did
-    better); test AUC moved by at most 0.003. With the n-gram blend and the 4,329-item corpus,
-    seed 13: float32 minus int8 macro-F1 was +0.0046 (onnx-int8) and +0.0107 (torch-int8),
-    AUC +0.0001 both: the thresholds move with the head while the ranking stays, so the
-    macro-F1 bar is 0.015 and the AUC bar stays tight. With every feed-forward output
-    projection quantised too, 1% of posts got vectors with a cosine under 0.2 to float32's."""
-    runtimes = shipped_metrics(shipped)["runtimes"]
-    assert "onnx-int8" in runtimes, runtimes
-    for runtime in [r for r in runtimes if r.endswith("int8")]:
-        assert runtimes["torch"]["test_macro_f1"] - runtimes[runtime]["test_macro_f1"] <= 0.015, runtimes
-        assert runtimes["torch"]["test_auc"] - runtimes[runtime]["test_auc"] <= 0.005, runtimes
+def test_onnx_int8_keeps_float32s_accuracy_with_its_head(shipped):
+    """onnx-int8 reads float32's head and thresholds (training fits no head of its own). On
+    the shipped classifier (seed 13, 2-core x86_64), test F1 was 0.9609 in float32 and 0.9596
+    in int8 with float32's head, against 0.9580 with a head fitted to int8 vectors; challenge
+    F1 0.9702, 0.9721 and 0.9680; AUC moved by at most 0.0003. The bars leave room for other
+    CPUs' rounding: macro-F1 within 0.015 and AUC within 0.005 of float32's on test."""
+    from classifier.evaluate import evaluate_split
+
+    assert "onnx-int8" not in shipped.meta["heads"]
+    int8 = AdvertClassifier.load(shipped.directory, runtime="onnx-int8")
+    assert int8.threshold == shipped.threshold and int8.head.coef == shipped.head.coef
+    exact, quantised = evaluate_split(shipped)["test"], evaluate_split(int8)["test"]
+    assert exact["macro_f1"] - quantised["macro_f1"] <= 0.015, (exact["macro_f1"], quantised["macro_f1"])
+    assert abs(exact["auc"] - quantised["auc"]) <= 0.005, (exact["auc"], quantised["auc"])
 
 
-def test_an_int8_runtime_without_its_own_head_says_so(shipped, caplog, tmp_path):
-    meta = dict(shipped.meta)
-    meta["heads"] = {k: v for k, v in meta["heads"].items() if k != "onnx-int8"}
-    copy = tmp_path / "classifier"
-    copy.mkdir()
-    for item in shipped.directory.iterdir():
-        if item.name != META_FILE:
-            (copy / item.name).symlink_to(item)
-    (copy / META_FILE).write_text(json.dumps(meta), encoding="utf-8")
+def test_torch_int8_without_its_own_head_says_so(shipped, caplog):
+    assert "torch-int8" not in shipped.meta["heads"]
     with caplog.at_level("WARNING", logger="classifier.model"):
-        clf = AdvertClassifier.load(copy, runtime="onnx-int8")
-    assert "no head fitted to onnx-int8 vectors" in caplog.text
-    assert clf.threshold == meta["threshold"]
+        AdvertClassifier.load(shipped.directory, runtime="onnx-int8")
+        assert "no head fitted" not in caplog.text
+        clf = AdvertClassifier.load(shipped.directory, runtime="torch-int8")
+    assert "no head fitted to torch-int8 vectors" in caplog.text
+    assert clf.threshold == shipped.meta["threshold"]
 
 
 def test_onnx_int8_vectors_stay_close_to_float32(shipped):
