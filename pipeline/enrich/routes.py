@@ -250,7 +250,8 @@ def _segment_route(segment: str) -> tuple[str | None, str | None, int]:
         arrow_from.append(a)
         arrow_to.append(b)
     origin_i = next((i for i, m in enumerate(marks) if m == FROM), None)
-    destination_i = next((i for i, m in enumerate(marks) if m == TO), None)
+    # "to France, then to the UK": the last place gone to is the end, the others stops on the way.
+    destination_i = next((i for i in reversed(range(len(marks))) if marks[i] == TO), None)
     if origin_i is None and arrow_from:
         candidates = [i for i in arrow_from if i not in arrow_to] or arrow_from
         origin_i = candidates[0]
@@ -280,7 +281,10 @@ def _segment_route(segment: str) -> tuple[str | None, str | None, int]:
         places = places[-1:]  # "arrived in the UK, near Dover": where, not a route
     if len(places) >= 2:
         if origin is None:
-            origin = next((p for p in places if p != destination and _apart(p, destination)), None)
+            gone_to = {m.place for m, mark in zip(found, marks, strict=True) if mark == TO}
+            origin = next(
+                (p for p in places if p != destination and p not in gone_to and _apart(p, destination)), None
+            )
         if destination is None:
             destination = next((p for p in reversed(places) if p != origin and _apart(p, origin)), None)
     elif len(places) == 1 and origin is None and destination is None:

@@ -154,6 +154,14 @@ def test_a_name_that_is_also_a_common_word_counts_only_beside_an_arrow():
     assert [(leg.origin, leg.destination) for leg in found] == [("fr-calais", "gb"), ("vn", "gb")]
     assert route("Việt Nam->Anh") == ("vn", "gb")
     assert route("đi sang Anh từ Calais") == ("fr-calais", "gb")
+    # "Pháp" alone (France; also law, method) counts beside an arrow or after "sang" only.
+    assert route("Anh → Pháp") == ("gb", "fr")
+    assert route("Pháp → Anh: 1.500 £") == ("fr", "gb")
+    assert route("sang Pháp") == (None, "fr")
+    # Two places gone to: the last is the end, and neither is where the journey starts.
+    assert route("Bỉ sang Pháp rồi sang Anh") == route("to France, then to the UK") == (None, "gb")
+    assert route("from Libya to Italy, then to France") == ("ly", "fr")
+    assert route("Dịch vụ hợp pháp 100%, phương pháp an toàn, sang Anh") == (None, "gb")
     for text in ("em gửi anh số tiền", "cảm ơn anh nhiều", "anh ơi, ảnh → xem"):
         assert route(text) == (None, None), text
 
