@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--runtimes", default="torch,onnx,onnx-int8,torch-int8")
     parser.add_argument("--posts", type=int, default=1000, help="posts per timed run")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--model", default=None, help="classifier directory (default: the trained one)")
     args = parser.parse_args()
 

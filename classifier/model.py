@@ -152,7 +152,7 @@ class AdvertClassifier:
 
     @classmethod
     def load(
-        cls, directory: Path, runtime: str = "onnx", batch_size: int = 32, max_length: int | None = None
+        cls, directory: Path, runtime: str = "onnx", batch_size: int = 8, max_length: int | None = None
     ) -> AdvertClassifier:
         from classifier.base_model import resolve_base_model
         from classifier.runtimes import make_encoder
