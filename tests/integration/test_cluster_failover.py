@@ -337,9 +337,7 @@ def test_cluster_loses_its_leader_a_busy_worker_and_an_es_node_and_still_does_ev
         # Then Elasticsearch loses its data-only node: the cluster goes on yellow on node 1. (Its
         # indices green first: a shard whose only started copy was on node 2 would be red. And
         # there first: health on a pattern that matches no index is green at once.)
-        deadline = time.time() + 90
-        while "vigie-posts" not in _shards(es_url) and time.time() < deadline:
-            time.sleep(0.5)
+        _wait("the posts index on the cluster", lambda: "vigie-posts" in _shards(es_url), 90, state, 0.5)
         assert (
             health(es_url, index="vigie-posts*", wait_for_status="green", timeout="30s")["status"] == "green"
         )
